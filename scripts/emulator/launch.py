@@ -1,0 +1,141 @@
+"""Start moto in server mode on a loopback port, for gascale's tests and demo.
+
+Why a launcher instead of `moto_server`: it binds port 0 and reports the port
+the kernel chose (no race on a "free" port), it writes a request log with the
+AWS operation name of every call (tests count mutating calls with it), and it
+exits by itself when the process that started it is gone, so a killed test
+run leaves no server behind.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+
+# Emulator switches that must be set before moto is imported.
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
+
+from werkzeug.serving import make_server  # noqa: E402
+
+from moto.moto_server.werkzeug_app import (  # noqa: E402
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+
+def operation_name(environ, body):
+    """The AWS operation of a request, as the SDK names it where possible."""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:  # JSON protocols (SSM, ...): "AmazonSSM.GetParameter"
+        return target.split(".")[-1]
+    if body:
+        try:
+            form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        except ValueError:
+            form = {}
+        if "Action" in form:  # query protocols (EC2, IAM, STS)
+            return form["Action"][0]
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    if "Action" in query:
+        return query["Action"][0]
+    # S3 REST: method and the sub-resource, good enough to tell reads from writes.
+    method = environ.get("REQUEST_METHOD", "GET")
+    sub = sorted(k for k in query if k not in ("prefix", "delimiter", "max-keys", "list-type", "continuation-token", "key-marker", "version-id-marker", "versionId"))
+    return "S3:" + method + (":" + ",".join(sub) if sub else "")
+
+
+class RequestLog:
+    """Wraps the WSGI app; appends one JSON line per request to a file."""
+
+    def __init__(self, app, path):
+        self.app = app
+        self.lock = threading.Lock()
+        self.file = open(path, "a", buffering=1) if path else None
+
+    def __call__(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = _Replay(body)
+        if self.file:
+            record = {
+                "t": round(time.time(), 3),
+                "op": operation_name(environ, body),
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO"),
+                "auth": _credential_scope(environ.get("HTTP_AUTHORIZATION", "")),
+            }
+            with self.lock:
+                self.file.write(json.dumps(record) + "\n")
+        return self.app(environ, start_response)
+
+
+def _credential_scope(auth):
+    """The service part of a SigV4 credential scope, e.g. "ec2"."""
+    marker = "Credential="
+    if marker not in auth:
+        return None
+    scope = auth.split(marker, 1)[1].split(",", 1)[0].split("/")
+    return scope[3] if len(scope) > 3 else None
+
+
+class _Replay:
+    def __init__(self, data):
+        import io
+
+        self._io = io.BytesIO(data)
+
+    def read(self, *args):
+        return self._io.read(*args)
+
+    def readline(self, *args):
+        return self._io.readline(*args)
+
+    def __iter__(self):
+        return iter(self._io)
+
+
+def parent_alive(pid):
+    if pid <= 1:
+        return True
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", required=True, help="where to write the chosen port")
+    parser.add_argument("--request-log", help="append a JSON line per request here")
+    parser.add_argument("--parent-pid", type=int, default=0, help="exit when this process is gone")
+    args = parser.parse_args()
+
+    app = RequestLog(DomainDispatcherApplication(create_backend_app), args.request_log)
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    tmp = args.port_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(server.server_port))
+    os.replace(tmp, args.port_file)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    while not stop.wait(1.0):
+        if not parent_alive(args.parent_pid):
+            break
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+//! AWS access: the one place that builds the SDK configuration (credential
+//! chain, profile, region, endpoint override, retries) and the service
+//! clients every command receives. Nothing here knows about clap or output.
+
+pub mod errors;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// How to reach AWS: already resolved from flags and the config file.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    pub profile: Option<String>,
+    /// `--region`, else `metadata.region`; `None` falls back to the SDK's
+    /// chain (AWS_REGION, the profile), and to an error when that is empty.
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub max_attempts: u32,
+}
+
+/// The SDK clients of one command run, all sharing one configuration.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub region: String,
+}
+
+/// Builds the shared SDK configuration. The standard credential chain (env,
+/// profile with SSO and assume-role, web identity, IMDS) is the SDK's own.
+pub async fn sdk_config(settings: &AwsSettings) -> Result<SdkConfig> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts));
+    if let Some(profile) = &settings.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &settings.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let config = loader.load().await;
+    match config.region() {
+        Some(r) if !r.as_ref().is_empty() => Ok(config),
+        _ => Err(Error::NoRegion),
+    }
+}
+
+impl Clients {
+    pub async fn connect(settings: &AwsSettings) -> Result<Clients> {
+        let config = sdk_config(settings).await?;
+        let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+        // An emulator serves every bucket on one host: virtual-hosted names
+        // (bucket.127.0.0.1) do not resolve, so path-style it is.
+        let custom_endpoint =
+            config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(custom_endpoint)
+            .build();
+        Ok(Clients {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            region,
+        })
+    }
+
+    /// Who we are: printed before any mutating call and shown by `status`.
+    pub async fn identity(&self) -> Result<Identity> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| errors::aws_error("sts:GetCallerIdentity", "(caller)", e))?;
+        Ok(Identity {
+            account: out.account().unwrap_or_default().to_owned(),
+            arn: out.arn().unwrap_or_default().to_owned(),
+            region: self.region.clone(),
+        })
+    }
+}
+
+/// The AWS account, caller and region a command acts in.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+    pub region: String,
+}

@@ -1,0 +1,173 @@
+//! The command line: every flag and subcommand, with help text. This is the
+//! only module that knows about clap; `main` turns `Cli` into calls.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gascale",
+    version,
+    about = "Stand up a self-hosted GitLab with an autoscaling GitLab Runner fleet on AWS, and tear it down again",
+    long_about = None,
+    after_help = "Data goes to stdout (text, or JSON with --output json); logs and progress to stderr.\n\
+Exit codes: 0 ok, 1 error, 2 changes (plan --detailed-exitcode), 3 partial (owned\n\
+resources left), 4 lock held, 5 timed out, 64 bad usage or config, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Deployment file to use.
+    #[arg(
+        short = 'f',
+        long = "config",
+        global = true,
+        value_name = "FILE",
+        default_value = "gascale.yaml",
+        env = "GASCALE_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// AWS profile from ~/.aws/config (overrides AWS_PROFILE).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region (overrides metadata.region, AWS_REGION and the profile's region).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send every AWS call to this endpoint instead of AWS (a local emulator).
+    #[arg(long, global = true, value_name = "URL", env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Format of the data printed on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text, env = "GASCALE_OUTPUT")]
+    pub output: OutputFormat,
+    /// More log detail on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Answer yes to confirmations (needed for destroy without a terminal).
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// Folder of the state files (`<name>.json`) and locks.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = ".gascale",
+        env = "GASCALE_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Attempts per AWS call, the first one included (standard retry mode).
+    #[arg(long, global = true, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
+    /// Upper bound for the whole command, e.g. 30m, 90s.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "45m")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what `up` would create, change or delete; calls no mutating AWS API.
+    Plan(PlanArgs),
+    /// Create or update the deployment to match the config file.
+    Up(UpArgs),
+    /// Delete everything the deployment owns, runner workers included.
+    Destroy(DestroyArgs),
+    /// List every resource the deployment owns, with its live state.
+    Status,
+    /// Print GitLab's initial root password, read from the host through SSM.
+    FetchRootPassword(FetchRootPasswordArgs),
+    /// Run a command on the GitLab host through SSM and stream its output.
+    Exec(ExecArgs),
+    /// Write the rendered bootstrap files (user-data, compose, runner config) to a folder.
+    Render(RenderArgs),
+    /// Destroy every gascale deployment in the region older than an age (CI clean-up).
+    Reap(ReapArgs),
+    /// Print the JSON Schema of the deployment file.
+    Schema,
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Exit 2 when the plan has changes, 0 when it has none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Print the plan and stop (the same as `gascale plan`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not wait for GitLab and the runner to come up.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Allow replacing the GitLab host when a change needs a new one (its data volume is kept).
+    #[arg(long)]
+    pub allow_host_replacement: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Print what would be deleted and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchRootPasswordArgs {
+    /// Wait for the host and its bootstrap instead of failing while they are not ready.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The command and its arguments, after `--`.
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Folder to write the files to (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReapArgs {
+    /// Age after which a deployment is reaped, e.g. 6h, 2d.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub older_than: Duration,
+    /// List what would be reaped and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration like 90s, 30m or 6h: {e}"))
+}

@@ -1,0 +1,89 @@
+//! Dispatch: turns the parsed command line into a `Context` (output,
+//! progress, config path, AWS settings) and runs one subcommand with it.
+
+mod completions;
+mod status;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::aws::{AwsSettings, Clients};
+use crate::cli::{Cli, Command, GlobalArgs, OutputFormat};
+use crate::config::{self, Deployment};
+use crate::error::{exit, Error, Result};
+use crate::output::{Format, Output};
+use crate::progress::Progress;
+
+/// Everything a subcommand needs from the command line, clap-free.
+pub struct Context {
+    pub output: Output,
+    pub progress: Progress,
+    pub config_path: PathBuf,
+    pub state_dir: PathBuf,
+    pub yes: bool,
+    pub timeout: Duration,
+    aws: AwsSettings,
+}
+
+impl Context {
+    fn new(g: &GlobalArgs) -> Context {
+        let format = match g.output {
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Json => Format::Json,
+        };
+        Context {
+            output: Output { format },
+            progress: Progress::new(g.verbose, g.quiet),
+            config_path: g.config.clone(),
+            state_dir: g.state_dir.clone(),
+            yes: g.yes,
+            timeout: g.timeout,
+            aws: AwsSettings {
+                profile: g.profile.clone(),
+                region: g.region.clone(),
+                endpoint_url: g.endpoint_url.clone().filter(|u| !u.is_empty()),
+                max_attempts: g.max_attempts,
+            },
+        }
+    }
+
+    /// The validated deployment file.
+    pub fn deployment(&self) -> Result<Deployment> {
+        config::load(&self.config_path)
+    }
+
+    /// AWS clients for a deployment: `--region` wins over `metadata.region`,
+    /// which wins over the SDK's own chain.
+    pub async fn clients(&self, d: &Deployment) -> Result<Clients> {
+        let mut settings = self.aws.clone();
+        settings.region = settings.region.or_else(|| d.metadata.region.clone());
+        Clients::connect(&settings).await
+    }
+}
+
+/// Runs the command and returns the process exit code.
+pub async fn run(cli: Cli) -> u8 {
+    let ctx = Context::new(&cli.global);
+    match dispatch(&ctx, cli.command).await {
+        Ok(code) => code,
+        Err(e) => {
+            ctx.progress.error(e.to_string());
+            e.exit_code()
+        }
+    }
+}
+
+async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
+    match command {
+        Command::Status => status::run(ctx).await,
+        Command::Schema => ctx.output.emit(&config::json_schema()).map(|_| exit::OK),
+        Command::Completions(args) => completions::run(args.shell),
+        Command::Plan(_) => Err(Error::NotImplemented("plan")),
+        Command::Up(_) => Err(Error::NotImplemented("up")),
+        Command::Destroy(_) => Err(Error::NotImplemented("destroy")),
+        Command::FetchRootPassword(_) => Err(Error::NotImplemented("fetch-root-password")),
+        Command::Exec(_) => Err(Error::NotImplemented("exec")),
+        Command::Render(_) => Err(Error::NotImplemented("render")),
+        Command::Reap(_) => Err(Error::NotImplemented("reap")),
+    }
+}

@@ -1,0 +1,157 @@
+//! The deployment file: load, parse strictly, validate, and answer the
+//! questions every later step asks of it (names, tags, subnet blocks).
+//!
+//! Nothing past this module sees raw YAML, and nothing before `validate`
+//! succeeds is used to call AWS.
+
+mod model;
+mod types;
+mod validate;
+
+use std::path::Path;
+
+pub use model::*;
+pub use types::{Cidr, CronPeriod, InstanceType, Timezone};
+pub use validate::{check_bucket_name, Problem, MAX_NAME_LEN};
+
+use crate::error::Error;
+
+/// Larger files are refused before parsing: no real deployment file is near it.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads, parses and validates a deployment file.
+pub fn load(path: &Path) -> Result<Deployment, Error> {
+    let file = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!(
+            "config file {file} not found: pass -f FILE, or start from examples/minimal.yaml"
+        )),
+        _ => Error::Usage(format!("cannot read config file {file}: {e}")),
+    })?;
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(Error::Usage(format!(
+            "config file {file} is {} bytes; the limit is {MAX_CONFIG_BYTES}",
+            meta.len()
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read config file {file}: {e}")))?;
+    parse(&text).map_err(|problems| Error::Config { file, problems })
+}
+
+/// Parses and validates deployment YAML; problems name their key paths.
+pub fn parse(text: &str) -> Result<Deployment, Vec<Problem>> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    let deployment: Deployment = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let key = if path == "." {
+            "(top level)".to_owned()
+        } else {
+            path
+        };
+        vec![Problem {
+            key,
+            message: e.into_inner().to_string(),
+        }]
+    })?;
+    validate::validate(&deployment)?;
+    Ok(deployment)
+}
+
+/// The JSON Schema of the deployment file, for editors and `gascale schema`.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(Deployment);
+    serde_json::to_value(schema).expect("schema serializes")
+}
+
+impl Deployment {
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+
+    /// Name of the runner in GitLab and config.toml.
+    pub fn runner_name(&self) -> String {
+        self.runner
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("gascale-{}", self.metadata.name))
+    }
+
+    /// The runner's description in GitLab: how a re-run finds its runner.
+    pub fn runner_description(&self) -> String {
+        self.runner
+            .registration
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("gascale {}", self.metadata.name))
+    }
+
+    /// The GitLab image tag, e.g. `19.3.0-ee.0`.
+    pub fn gitlab_image_tag(&self) -> String {
+        let g = &self.gitlab;
+        if g.version.contains('-') {
+            g.version.clone()
+        } else {
+            let ed = if g.edition == Edition::Ce { "ce" } else { "ee" };
+            format!("{}-{ed}.0", g.version)
+        }
+    }
+
+    /// The public and private subnet blocks, one per AZ: configured ones, or
+    /// /N+4 blocks carved from the VPC block (public from the start, private
+    /// from the middle), so 10.0.0.0/16 gives 10.0.0.0/20, 10.0.16.0/20, ...
+    /// and 10.0.128.0/20, 10.0.144.0/20, ...
+    pub fn subnet_blocks(&self) -> (Vec<Cidr>, Vec<Cidr>) {
+        let n = &self.network;
+        let carved: Vec<Cidr> = n
+            .cidr
+            .0
+            .subnets(n.cidr.0.prefix_len() + 4)
+            .expect("validated prefix leaves room for /N+4")
+            .map(Cidr)
+            .collect();
+        let azs = n.azs as usize;
+        let public = n
+            .public_subnets
+            .clone()
+            .unwrap_or_else(|| carved[..azs].to_vec());
+        let private = n
+            .private_subnets
+            .clone()
+            .unwrap_or_else(|| carved[8..8 + azs].to_vec());
+        (public, private)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_file_gets_every_default() {
+        let d = parse("metadata: {name: demo, region: eu-west-1}").unwrap();
+        assert_eq!(d.network.azs, 2);
+        assert_eq!(
+            d.gitlab_image_tag(),
+            format!("{}-ee.0", crate::pins::GITLAB_VERSION)
+        );
+        let (public, private) = d.subnet_blocks();
+        assert_eq!(
+            public.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            ["10.0.0.0/20", "10.0.16.0/20"]
+        );
+        assert_eq!(
+            private.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            ["10.0.128.0/20", "10.0.144.0/20"]
+        );
+    }
+
+    #[test]
+    fn problems_name_the_key_path() {
+        let p = parse("metadata: {name: demo}\nnetwork: {cidrr: 10.0.0.0/16}").unwrap_err();
+        assert_eq!(p[0].key, "network");
+        assert!(p[0].message.contains("cidrr"), "{}", p[0].message);
+        let p = parse("metadata: {name: demo}\nrunner: {idle: {count: -1}}").unwrap_err();
+        assert_eq!(p[0].key, "runner.idle.count");
+    }
+}

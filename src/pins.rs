@@ -1,0 +1,11 @@
+//! Pinned versions of everything the host installs or pulls. Each one can be
+//! overridden in the config; they are kept here so a bump is one edit.
+//!
+//! GitLab and GitLab Runner 19.3 are the versions DESIGN.md records from the
+//! upstream sources (mid-2026); `v0.16.2-gitlab.48` is the docker-machine
+//! release GitLab Runner's docs name.
+
+pub const GITLAB_VERSION: &str = "19.3.0";
+pub const RUNNER_VERSION: &str = "v19.3.0";
+pub const DOCKER_MACHINE_VERSION: &str = "v0.16.2-gitlab.48";
+pub const DEFAULT_JOB_IMAGE: &str = "alpine:3.22";
