@@ -17,7 +17,7 @@ Exit codes: 0 ok, 1 error, 2 changes (plan --detailed-exitcode), 3 partial (owne
 resources left), 4 lock held, 5 timed out, 64 bad usage or config, 130 interrupted."
 )]
 pub struct Cli {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options")]
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
@@ -57,13 +57,7 @@ pub struct GlobalArgs {
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
     /// Folder of the state files (`<name>.json`) and locks.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        default_value = ".gascale",
-        env = "GASCALE_STATE_DIR"
-    )]
+    #[arg(long, global = true, value_name = "DIR", default_value = ".gascale", env = "GASCALE_STATE_DIR")]
     pub state_dir: PathBuf,
     /// Attempts per AWS call, the first one included (standard retry mode).
     #[arg(long, global = true, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
@@ -168,6 +162,5 @@ pub struct CompletionsArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration like 90s, 30m or 6h: {e}"))
+    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 90s, 30m or 6h: {e}"))
 }

@@ -25,20 +25,14 @@ pub enum Error {
     Usage(String),
     /// The config file parsed into problems, each with its key path.
     #[error("{}", ConfigProblems(.file, .problems))]
-    Config {
-        file: String,
-        problems: Vec<Problem>,
-    },
-    #[error("no AWS region configured: pass --region REGION, set metadata.region in the config file, or export AWS_REGION")]
+    Config { file: String, problems: Vec<Problem> },
+    #[error(
+        "no AWS region configured: pass --region REGION, set metadata.region in the config file, or export AWS_REGION"
+    )]
     NoRegion,
     /// An AWS call failed: which call, on what, why, and AWS's request ID.
     #[error("{operation} {resource}: {message}{}", .request_id.as_deref().map(|r| format!(" (request ID {r})")).unwrap_or_default())]
-    Aws {
-        operation: String,
-        resource: String,
-        message: String,
-        request_id: Option<String>,
-    },
+    Aws { operation: String, resource: String, message: String, request_id: Option<String> },
     #[error("`gascale {0}` is not implemented yet")]
     NotImplemented(&'static str),
     #[error("{0}")]
@@ -52,10 +46,7 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
 }
 
 impl Error {
@@ -66,9 +57,7 @@ impl Error {
             Error::LockHeld(_) => exit::LOCKED,
             Error::Partial(_) => exit::PARTIAL,
             Error::Interrupted => exit::INTERRUPTED,
-            Error::Aws { .. } | Error::NotImplemented(_) | Error::Failed(_) | Error::Io { .. } => {
-                exit::ERROR
-            }
+            Error::Aws { .. } | Error::NotImplemented(_) | Error::Failed(_) | Error::Io { .. } => exit::ERROR,
         }
     }
 

@@ -13,16 +13,9 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             // clap exits 2 on bad usage; 2 means "plan has changes" here.
-            return ExitCode::from(if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            });
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     ExitCode::from(runtime.block_on(gascale::commands::run(cli)))
 }

@@ -30,15 +30,12 @@ impl Output {
         let stdout = io::stdout();
         let mut out = stdout.lock();
         let written = match self.format {
-            Format::Json => serde_json::to_writer_pretty(&mut out, value)
-                .map_err(io::Error::other)
-                .and_then(|_| writeln!(out)),
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::other).and_then(|_| writeln!(out))
+            }
             Format::Text => value.text(&mut out),
         };
-        written
-            .and_then(|_| out.flush())
-            .or_else(ignore_broken_pipe)
-            .map_err(Error::io("writing to stdout"))
+        written.and_then(|_| out.flush()).or_else(ignore_broken_pipe).map_err(Error::io("writing to stdout"))
     }
 }
 

@@ -30,8 +30,7 @@ impl Progress {
             (false, 1) => Level::Verbose,
             _ => Level::Debug,
         };
-        let tty =
-            std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
+        let tty = std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb");
         let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         let bars = (tty && level > Level::Quiet).then(MultiProgress::new);
         Progress { level, color, bars }
@@ -39,11 +38,7 @@ impl Progress {
 
     /// A progress sink that prints nothing (tests, library use).
     pub fn silent() -> Progress {
-        Progress {
-            level: Level::Quiet,
-            color: false,
-            bars: None,
-        }
+        Progress { level: Level::Quiet, color: false, bars: None }
     }
 
     pub fn level(&self) -> Level {
@@ -63,21 +58,13 @@ impl Progress {
     }
 
     pub fn warn(&self, msg: impl AsRef<str>) {
-        let prefix = if self.color {
-            "\x1b[33mwarning:\x1b[0m"
-        } else {
-            "warning:"
-        };
+        let prefix = if self.color { "\x1b[33mwarning:\x1b[0m" } else { "warning:" };
         self.emit(&format!("{prefix} {}", msg.as_ref()));
     }
 
     /// Errors are printed whatever the level.
     pub fn error(&self, msg: impl AsRef<str>) {
-        let prefix = if self.color {
-            "\x1b[31merror:\x1b[0m"
-        } else {
-            "error:"
-        };
+        let prefix = if self.color { "\x1b[31merror:\x1b[0m" } else { "error:" };
         self.emit(&format!("{prefix} {}", msg.as_ref()));
     }
 
@@ -87,11 +74,8 @@ impl Progress {
         let msg = msg.into();
         let bar = match &self.bars {
             Some(multi) => {
-                let template = if self.color {
-                    "{spinner:.cyan} {msg} ({elapsed})"
-                } else {
-                    "{spinner} {msg} ({elapsed})"
-                };
+                let template =
+                    if self.color { "{spinner:.cyan} {msg} ({elapsed})" } else { "{spinner} {msg} ({elapsed})" };
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
                 bar.enable_steady_tick(Duration::from_millis(120));
@@ -103,13 +87,7 @@ impl Progress {
                 None
             }
         };
-        Task {
-            bar,
-            msg,
-            started: Instant::now(),
-            show: self.level >= Level::Normal,
-            plain: self.bars.is_none(),
-        }
+        Task { bar, msg, started: Instant::now(), show: self.level >= Level::Normal, plain: self.bars.is_none() }
     }
 
     fn line(&self, at: Level, msg: &str) {
@@ -158,11 +136,7 @@ impl Task {
             Some(bar) => bar.finish_with_message(format!("{} {outcome} ({secs:.1}s)", self.msg)),
             None if self.show && self.plain => {
                 let stamp = chrono::Utc::now().format("%H:%M:%S");
-                let _ = writeln!(
-                    std::io::stderr().lock(),
-                    "[{stamp}] {} {outcome} ({secs:.1}s)",
-                    self.msg
-                );
+                let _ = writeln!(std::io::stderr().lock(), "[{stamp}] {} {outcome} ({secs:.1}s)", self.msg);
             }
             None => {}
         }

@@ -87,22 +87,14 @@ where
             let chain = cause_chain(&err);
             if chain.contains("credentials") {
                 (format!("no usable AWS credentials (set --profile or AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`): {chain}"), None)
-            } else if matches!(
-                err,
-                SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
-            ) {
+            } else if matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
                 (format!("cannot reach the AWS endpoint: {chain}"), None)
             } else {
                 (chain, None)
             }
         }
     };
-    Error::Aws {
-        operation: operation.to_owned(),
-        resource: resource.to_owned(),
-        message,
-        request_id,
-    }
+    Error::Aws { operation: operation.to_owned(), resource: resource.to_owned(), message, request_id }
 }
 
 /// The error and its sources as one line, without Debug dumps.

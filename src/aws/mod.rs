@@ -59,11 +59,8 @@ impl Clients {
         let region = config.region().map(|r| r.to_string()).unwrap_or_default();
         // An emulator serves every bucket on one host: virtual-hosted names
         // (bucket.127.0.0.1) do not resolve, so path-style it is.
-        let custom_endpoint =
-            config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-        let s3_config = aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(custom_endpoint)
-            .build();
+        let custom_endpoint = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let s3_config = aws_sdk_s3::config::Builder::from(&config).force_path_style(custom_endpoint).build();
         Ok(Clients {
             ec2: aws_sdk_ec2::Client::new(&config),
             iam: aws_sdk_iam::Client::new(&config),

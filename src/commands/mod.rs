@@ -78,12 +78,20 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
         Command::Status => status::run(ctx).await,
         Command::Schema => ctx.output.emit(&config::json_schema()).map(|_| exit::OK),
         Command::Completions(args) => completions::run(args.shell),
-        Command::Plan(_) => Err(Error::NotImplemented("plan")),
-        Command::Up(_) => Err(Error::NotImplemented("up")),
-        Command::Destroy(_) => Err(Error::NotImplemented("destroy")),
-        Command::FetchRootPassword(_) => Err(Error::NotImplemented("fetch-root-password")),
-        Command::Exec(_) => Err(Error::NotImplemented("exec")),
-        Command::Render(_) => Err(Error::NotImplemented("render")),
-        Command::Reap(_) => Err(Error::NotImplemented("reap")),
+        Command::Plan(_) => not_yet(ctx, "plan").await,
+        Command::Up(_) => not_yet(ctx, "up").await,
+        Command::Destroy(_) => not_yet(ctx, "destroy").await,
+        Command::FetchRootPassword(_) => not_yet(ctx, "fetch-root-password").await,
+        Command::Exec(_) => not_yet(ctx, "exec").await,
+        Command::Render(_) => not_yet(ctx, "render").await,
+        Command::Reap(_) => not_yet(ctx, "reap").await,
     }
+}
+
+/// Commands of later milestones: they check their inputs like the real ones
+/// will (config, region), then say plainly that they do nothing yet.
+async fn not_yet(ctx: &Context, name: &'static str) -> Result<u8> {
+    let d = ctx.deployment()?;
+    ctx.clients(&d).await?;
+    Err(Error::NotImplemented(name))
 }

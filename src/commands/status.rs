@@ -28,9 +28,6 @@ pub async fn run(ctx: &Context) -> Result<u8> {
     let d = ctx.deployment()?;
     let clients = ctx.clients(&d).await?;
     let identity = clients.identity().await?;
-    ctx.output.emit(&Status {
-        deployment: d.name().to_owned(),
-        identity,
-    })?;
+    ctx.output.emit(&Status { deployment: d.name().to_owned(), identity })?;
     Ok(exit::OK)
 }

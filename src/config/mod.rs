@@ -23,9 +23,9 @@ pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 pub fn load(path: &Path) -> Result<Deployment, Error> {
     let file = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Usage(format!(
-            "config file {file} not found: pass -f FILE, or start from examples/minimal.yaml"
-        )),
+        std::io::ErrorKind::NotFound => {
+            Error::Usage(format!("config file {file} not found: pass -f FILE, or start from examples/minimal.yaml"))
+        }
         _ => Error::Usage(format!("cannot read config file {file}: {e}")),
     })?;
     if meta.len() > MAX_CONFIG_BYTES {
@@ -34,8 +34,8 @@ pub fn load(path: &Path) -> Result<Deployment, Error> {
             meta.len()
         )));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("cannot read config file {file}: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read config file {file}: {e}")))?;
     parse(&text).map_err(|problems| Error::Config { file, problems })
 }
 
@@ -44,15 +44,8 @@ pub fn parse(text: &str) -> Result<Deployment, Vec<Problem>> {
     let de = serde_yaml::Deserializer::from_str(text);
     let deployment: Deployment = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let key = if path == "." {
-            "(top level)".to_owned()
-        } else {
-            path
-        };
-        vec![Problem {
-            key,
-            message: e.into_inner().to_string(),
-        }]
+        let key = if path == "." { "(top level)".to_owned() } else { path };
+        vec![Problem { key, message: e.into_inner().to_string() }]
     })?;
     validate::validate(&deployment)?;
     Ok(deployment)
@@ -71,19 +64,12 @@ impl Deployment {
 
     /// Name of the runner in GitLab and config.toml.
     pub fn runner_name(&self) -> String {
-        self.runner
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("gascale-{}", self.metadata.name))
+        self.runner.name.clone().unwrap_or_else(|| format!("gascale-{}", self.metadata.name))
     }
 
     /// The runner's description in GitLab: how a re-run finds its runner.
     pub fn runner_description(&self) -> String {
-        self.runner
-            .registration
-            .description
-            .clone()
-            .unwrap_or_else(|| format!("gascale {}", self.metadata.name))
+        self.runner.registration.description.clone().unwrap_or_else(|| format!("gascale {}", self.metadata.name))
     }
 
     /// The GitLab image tag, e.g. `19.3.0-ee.0`.
@@ -111,14 +97,8 @@ impl Deployment {
             .map(Cidr)
             .collect();
         let azs = n.azs as usize;
-        let public = n
-            .public_subnets
-            .clone()
-            .unwrap_or_else(|| carved[..azs].to_vec());
-        let private = n
-            .private_subnets
-            .clone()
-            .unwrap_or_else(|| carved[8..8 + azs].to_vec());
+        let public = n.public_subnets.clone().unwrap_or_else(|| carved[..azs].to_vec());
+        let private = n.private_subnets.clone().unwrap_or_else(|| carved[8..8 + azs].to_vec());
         (public, private)
     }
 }
@@ -131,25 +111,16 @@ mod tests {
     fn minimal_file_gets_every_default() {
         let d = parse("metadata: {name: demo, region: eu-west-1}").unwrap();
         assert_eq!(d.network.azs, 2);
-        assert_eq!(
-            d.gitlab_image_tag(),
-            format!("{}-ee.0", crate::pins::GITLAB_VERSION)
-        );
+        assert_eq!(d.gitlab_image_tag(), format!("{}-ee.0", crate::pins::GITLAB_VERSION));
         let (public, private) = d.subnet_blocks();
-        assert_eq!(
-            public.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-            ["10.0.0.0/20", "10.0.16.0/20"]
-        );
-        assert_eq!(
-            private.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-            ["10.0.128.0/20", "10.0.144.0/20"]
-        );
+        assert_eq!(public.iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["10.0.0.0/20", "10.0.16.0/20"]);
+        assert_eq!(private.iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["10.0.128.0/20", "10.0.144.0/20"]);
     }
 
     #[test]
     fn problems_name_the_key_path() {
         let p = parse("metadata: {name: demo}\nnetwork: {cidrr: 10.0.0.0/16}").unwrap_err();
-        assert_eq!(p[0].key, "network");
+        assert_eq!(p[0].key, "network.cidrr");
         assert!(p[0].message.contains("cidrr"), "{}", p[0].message);
         let p = parse("metadata: {name: demo}\nrunner: {idle: {count: -1}}").unwrap_err();
         assert_eq!(p[0].key, "runner.idle.count");

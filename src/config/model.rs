@@ -238,10 +238,7 @@ pub struct DockerMachine {
 
 impl Default for DockerMachine {
     fn default() -> Self {
-        DockerMachine {
-            version: crate::pins::DOCKER_MACHINE_VERSION.into(),
-            sha256: None,
-        }
+        DockerMachine { version: crate::pins::DOCKER_MACHINE_VERSION.into(), sha256: None }
     }
 }
 
@@ -285,12 +282,7 @@ pub struct Idle {
 
 impl Default for Idle {
     fn default() -> Self {
-        Idle {
-            count: 0,
-            time: 1800,
-            scale_factor: None,
-            count_min: None,
-        }
+        Idle { count: 0, time: 1800, scale_factor: None, count_min: None }
     }
 }
 

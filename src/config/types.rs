@@ -15,10 +15,7 @@ fn string_schema(format: Option<&str>, pattern: Option<&str>) -> Schema {
     SchemaObject {
         instance_type: Some(SchemaType::String.into()),
         format: format.map(str::to_owned),
-        string: Some(Box::new(StringValidation {
-            pattern: pattern.map(str::to_owned),
-            ..Default::default()
-        })),
+        string: Some(Box::new(StringValidation { pattern: pattern.map(str::to_owned), ..Default::default() })),
         ..Default::default()
     }
     .into()
@@ -56,13 +53,10 @@ string_newtype!(Cidr, Some("ipv4-cidr"), None);
 
 impl Cidr {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let net = Ipv4Net::from_str(s.trim())
-            .map_err(|_| format!("{s:?} is not an IPv4 CIDR block like 10.0.0.0/16"))?;
+        let net =
+            Ipv4Net::from_str(s.trim()).map_err(|_| format!("{s:?} is not an IPv4 CIDR block like 10.0.0.0/16"))?;
         if net.trunc() != net {
-            return Err(format!(
-                "{s:?} has host bits set; did you mean {}?",
-                net.trunc()
-            ));
+            return Err(format!("{s:?} has host bits set; did you mean {}?", net.trunc()));
         }
         Ok(Cidr(net))
     }
@@ -90,16 +84,9 @@ impl InstanceType {
     pub fn parse(s: &str) -> Result<Self, String> {
         let bad = || format!("{s:?} is not an EC2 instance type like t3.xlarge");
         let (family, size) = s.split_once('.').ok_or_else(bad)?;
-        let ok_part = |p: &str| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        };
-        if !ok_part(family)
-            || !ok_part(size)
-            || !family.starts_with(|c: char| c.is_ascii_lowercase())
-            || s.len() > 32
-        {
+        let ok_part =
+            |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok_part(family) || !ok_part(size) || !family.starts_with(|c: char| c.is_ascii_lowercase()) || s.len() > 32 {
             return Err(bad());
         }
         Ok(InstanceType(s.to_owned()))
@@ -126,17 +113,13 @@ string_newtype!(CronPeriod, None, None);
 impl CronPeriod {
     pub fn parse(s: &str) -> Result<Self, String> {
         let fields: Vec<&str> = s.split_whitespace().collect();
-        let seven =
-            match fields.len() {
-                5 => format!("0 {} *", fields.join(" ")),
-                6 => format!("0 {}", fields.join(" ")),
-                7 => fields.join(" "),
-                n => return Err(format!(
-                    "{s:?} has {n} fields; a period has 5, 6 or 7 (sec min hour dom mon dow year)"
-                )),
-            };
-        cron::Schedule::from_str(&seven)
-            .map_err(|e| format!("{s:?} is not a valid cron period: {e}"))?;
+        let seven = match fields.len() {
+            5 => format!("0 {} *", fields.join(" ")),
+            6 => format!("0 {}", fields.join(" ")),
+            7 => fields.join(" "),
+            n => return Err(format!("{s:?} has {n} fields; a period has 5, 6 or 7 (sec min hour dom mon dow year)")),
+        };
+        cron::Schedule::from_str(&seven).map_err(|e| format!("{s:?} is not a valid cron period: {e}"))?;
         Ok(CronPeriod(s.to_owned()))
     }
     pub fn as_str(&self) -> &str {
@@ -164,8 +147,7 @@ impl Default for Timezone {
 
 impl Timezone {
     pub fn parse(s: &str) -> Result<Self, String> {
-        chrono_tz::Tz::from_str(s)
-            .map_err(|_| format!("{s:?} is not an IANA time zone like Asia/Tokyo or UTC"))?;
+        chrono_tz::Tz::from_str(s).map_err(|_| format!("{s:?} is not an IANA time zone like Asia/Tokyo or UTC"))?;
         Ok(Timezone(s.to_owned()))
     }
     pub fn as_str(&self) -> &str {
@@ -194,9 +176,7 @@ mod tests {
     #[test]
     fn cidr_must_be_canonical() {
         assert!(Cidr::parse("10.0.0.0/16").is_ok());
-        assert!(Cidr::parse("10.0.0.1/16")
-            .unwrap_err()
-            .contains("10.0.0.0/16"));
+        assert!(Cidr::parse("10.0.0.1/16").unwrap_err().contains("10.0.0.0/16"));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
     }
 

@@ -20,10 +20,7 @@ struct Problems(Vec<Problem>);
 impl Problems {
     fn check(&mut self, ok: bool, key: impl Into<String>, message: impl FnOnce() -> String) {
         if !ok {
-            self.0.push(Problem {
-                key: key.into(),
-                message: message(),
-            });
+            self.0.push(Problem { key: key.into(), message: message() });
         }
     }
 }
@@ -51,34 +48,27 @@ fn metadata(p: &mut Problems, m: &Metadata) {
         format!("{n:?} must be 1-{MAX_NAME_LEN} characters of lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen")
     });
     if let Some(r) = &m.region {
-        p.check(valid_region(r), "metadata.region", || {
-            format!("{r:?} is not an AWS region name like eu-west-1")
-        });
+        p.check(valid_region(r), "metadata.region", || format!("{r:?} is not an AWS region name like eu-west-1"));
     }
     p.check(m.tags.len() <= MAX_USER_TAGS, "metadata.tags", || {
-        format!("{} tags given; at most {MAX_USER_TAGS} (AWS allows 50 per resource and gascale uses some)", m.tags.len())
+        format!(
+            "{} tags given; at most {MAX_USER_TAGS} (AWS allows 50 per resource and gascale uses some)",
+            m.tags.len()
+        )
     });
     for (k, v) in m.tags.iter().take(MAX_USER_TAGS + 1) {
         let key = format!("metadata.tags.{k}");
-        let reserved =
-            k.to_ascii_lowercase().starts_with("aws:") || k.starts_with("gascale:") || k == "Name";
-        p.check(!k.is_empty() && k.len() <= 128, &key, || {
-            "a tag key has 1-128 characters".into()
-        });
-        p.check(!reserved, &key, || {
-            format!("{k:?} is reserved (aws:*, gascale:* and Name are set by AWS or gascale)")
-        });
-        p.check(v.len() <= 256, &key, || {
-            "a tag value has at most 256 characters".into()
-        });
+        let reserved = k.to_ascii_lowercase().starts_with("aws:") || k.starts_with("gascale:") || k == "Name";
+        p.check(!k.is_empty() && k.len() <= 128, &key, || "a tag key has 1-128 characters".into());
+        p.check(!reserved, &key, || format!("{k:?} is reserved (aws:*, gascale:* and Name are set by AWS or gascale)"));
+        p.check(v.len() <= 256, &key, || "a tag value has at most 256 characters".into());
     }
 }
 
 fn valid_name(n: &str) -> bool {
     (1..=MAX_NAME_LEN).contains(&n.len())
         && n.starts_with(|c: char| c.is_ascii_lowercase())
-        && n.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !n.ends_with('-')
         && !n.contains("--")
 }
@@ -87,46 +77,32 @@ fn valid_region(r: &str) -> bool {
     let parts: Vec<&str> = r.split('-').collect();
     parts.len() >= 3
         && r.len() <= 32
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[..parts.len() - 1].iter().all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
 fn network(p: &mut Problems, n: &Network) {
     let len = n.cidr.0.prefix_len();
-    p.check((16..=24).contains(&len), "network.cidr", || {
-        format!("{} must be a /16 to /24 block", n.cidr)
-    });
-    p.check((1..=6).contains(&n.azs), "network.azs", || {
-        format!("{} must be 1 to 6", n.azs)
-    });
+    p.check((16..=24).contains(&len), "network.cidr", || format!("{} must be a /16 to /24 block", n.cidr));
+    p.check((1..=6).contains(&n.azs), "network.azs", || format!("{} must be 1 to 6", n.azs));
     for (i, c) in n.allow_cidrs.iter().enumerate() {
         p.check(c.0.prefix_len() >= 8 || n.allow_world, format!("network.allow_cidrs[{i}]"), || {
-            format!("{c} opens GitLab to (most of) the internet; set network.allow_world: true to allow that on purpose")
+            format!(
+                "{c} opens GitLab to (most of) the internet; set network.allow_world: true to allow that on purpose"
+            )
         });
     }
     let mut all: Vec<(String, Cidr)> = Vec::new();
-    for (key, list) in [
-        ("network.public_subnets", &n.public_subnets),
-        ("network.private_subnets", &n.private_subnets),
-    ] {
+    for (key, list) in [("network.public_subnets", &n.public_subnets), ("network.private_subnets", &n.private_subnets)]
+    {
         let Some(list) = list else { continue };
         p.check(list.len() == n.azs as usize, key, || {
-            format!(
-                "{} blocks given for {} availability zones (network.azs); give one per zone",
-                list.len(),
-                n.azs
-            )
+            format!("{} blocks given for {} availability zones (network.azs); give one per zone", list.len(), n.azs)
         });
         for (i, c) in list.iter().enumerate() {
             let k = format!("{key}[{i}]");
-            p.check(n.cidr.0.contains(&c.0), &k, || {
-                format!("{c} is not inside the VPC block {}", n.cidr)
-            });
-            p.check(c.0.prefix_len() <= 28, &k, || {
-                format!("{c} is smaller than /28, the smallest subnet AWS allows")
-            });
+            p.check(n.cidr.0.contains(&c.0), &k, || format!("{c} is not inside the VPC block {}", n.cidr));
+            p.check(c.0.prefix_len() <= 28, &k, || format!("{c} is smaller than /28, the smallest subnet AWS allows"));
             all.push((k, *c));
         }
     }
@@ -151,79 +127,52 @@ fn gitlab(p: &mut Problems, g: &Gitlab) {
         }
     };
     p.check(version_ok, "gitlab.version", || {
-        format!(
-            "{:?} must be X.Y.Z or X.Y.Z-{edition}.N matching gitlab.edition",
-            g.version
-        )
+        format!("{:?} must be X.Y.Z or X.Y.Z-{edition}.N matching gitlab.edition", g.version)
     });
     if let Some(ami) = &g.ami {
-        p.check(valid_ami(ami), "gitlab.ami", || {
-            format!("{ami:?} is not an AMI ID like ami-0123456789abcdef0")
-        });
+        p.check(valid_ami(ami), "gitlab.ami", || format!("{ami:?} is not an AMI ID like ami-0123456789abcdef0"));
     }
-    p.check(
-        (8..=16384).contains(&g.root_volume_gb),
-        "gitlab.root_volume_gb",
-        || format!("{} must be 8 to 16384", g.root_volume_gb),
-    );
-    p.check(
-        (10..=16384).contains(&g.data_volume_gb),
-        "gitlab.data_volume_gb",
-        || format!("{} must be 10 to 16384", g.data_volume_gb),
-    );
+    p.check((8..=16384).contains(&g.root_volume_gb), "gitlab.root_volume_gb", || {
+        format!("{} must be 8 to 16384", g.root_volume_gb)
+    });
+    p.check((10..=16384).contains(&g.data_volume_gb), "gitlab.data_volume_gb", || {
+        format!("{} must be 10 to 16384", g.data_volume_gb)
+    });
     if let Some(d) = &g.domain {
-        p.check(valid_dns_name(d), "gitlab.domain", || {
-            format!("{d:?} is not a DNS name like gitlab.example.com")
-        });
+        p.check(valid_dns_name(d), "gitlab.domain", || format!("{d:?} is not a DNS name like gitlab.example.com"));
     }
     if let Some(e) = &g.letsencrypt_email {
         p.check(g.domain.is_some(), "gitlab.letsencrypt_email", || {
             "needs gitlab.domain (Let's Encrypt cannot certify an EC2 host name)".into()
         });
-        p.check(
-            e.contains('@') && !e.contains(char::is_whitespace),
-            "gitlab.letsencrypt_email",
-            || format!("{e:?} is not an e-mail address"),
-        );
+        p.check(e.contains('@') && !e.contains(char::is_whitespace), "gitlab.letsencrypt_email", || {
+            format!("{e:?} is not an e-mail address")
+        });
     }
-    p.check(
-        (60..=7200).contains(&g.readiness_timeout),
-        "gitlab.readiness_timeout",
-        || format!("{} must be 60 to 7200 seconds", g.readiness_timeout),
-    );
+    p.check((60..=7200).contains(&g.readiness_timeout), "gitlab.readiness_timeout", || {
+        format!("{} must be 60 to 7200 seconds", g.readiness_timeout)
+    });
 }
 
 fn runner(p: &mut Problems, r: &Runner) {
     let v = r.version.strip_prefix('v').unwrap_or(&r.version);
-    p.check(is_semver(v), "runner.version", || {
-        format!("{:?} must be vX.Y.Z", r.version)
-    });
+    p.check(is_semver(v), "runner.version", || format!("{:?} must be vX.Y.Z", r.version));
     if let Some(n) = &r.name {
         p.check(
-            !n.is_empty()
-                && n.len() <= 64
-                && n.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
             "runner.name",
             || format!("{n:?} must be 1-64 letters, digits, '-' or '_'"),
         );
     }
-    p.check(
-        (1..=10_000).contains(&r.concurrent),
-        "runner.concurrent",
-        || format!("{} must be 1 to 10000", r.concurrent),
-    );
-    p.check(r.limit <= 10_000, "runner.limit", || {
-        format!("{} must be at most 10000", r.limit)
+    p.check((1..=10_000).contains(&r.concurrent), "runner.concurrent", || {
+        format!("{} must be 1 to 10000", r.concurrent)
     });
+    p.check(r.limit <= 10_000, "runner.limit", || format!("{} must be at most 10000", r.limit));
     p.check(r.check_interval <= 3600, "runner.check_interval", || {
         format!("{} must be at most 3600 seconds", r.check_interval)
     });
     p.check(pinned_image(&r.docker.image), "runner.docker.image", || {
-        format!(
-            "{:?} must name a tag or digest other than latest, e.g. alpine:3.22",
-            r.docker.image
-        )
+        format!("{:?} must name a tag or digest other than latest, e.g. alpine:3.22", r.docker.image)
     });
     let dm = &r.docker_machine;
     let dm_ok = dm
@@ -231,64 +180,41 @@ fn runner(p: &mut Problems, r: &Runner) {
         .strip_prefix('v')
         .and_then(|s| s.split_once("-gitlab."))
         .is_some_and(|(v, n)| is_semver(v) && n.parse::<u32>().is_ok());
-    p.check(dm_ok, "runner.docker_machine.version", || {
-        format!("{:?} must look like v0.16.2-gitlab.48", dm.version)
-    });
+    p.check(dm_ok, "runner.docker_machine.version", || format!("{:?} must look like v0.16.2-gitlab.48", dm.version));
     if let Some(sum) = &dm.sha256 {
-        p.check(
-            sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()),
-            "runner.docker_machine.sha256",
-            || "must be 64 hex digits".into(),
-        );
+        p.check(sum.len() == 64 && sum.bytes().all(|b| b.is_ascii_hexdigit()), "runner.docker_machine.sha256", || {
+            "must be 64 hex digits".into()
+        });
     }
     let w = &r.worker;
     if let Some(price) = &w.max_price {
-        let ok = price.parse::<f64>().is_ok_and(|x| x.is_finite() && x > 0.0)
-            && !price.contains(['e', 'E']);
+        let ok = price.parse::<f64>().is_ok_and(|x| x.is_finite() && x > 0.0) && !price.contains(['e', 'E']);
         p.check(ok, "runner.worker.max_price", || {
             format!("{price:?} must be a positive price in USD per hour, e.g. \"0.05\"")
         });
-        p.check(w.spot, "runner.worker.max_price", || {
-            "is only used with runner.worker.spot: true".into()
-        });
+        p.check(w.spot, "runner.worker.max_price", || "is only used with runner.worker.spot: true".into());
     }
-    p.check(
-        (8..=16384).contains(&w.root_volume_gb),
-        "runner.worker.root_volume_gb",
-        || format!("{} must be 8 to 16384", w.root_volume_gb),
-    );
+    p.check((8..=16384).contains(&w.root_volume_gb), "runner.worker.root_volume_gb", || {
+        format!("{} must be 8 to 16384", w.root_volume_gb)
+    });
     if let Some(ami) = &w.ami {
-        p.check(valid_ami(ami), "runner.worker.ami", || {
-            format!("{ami:?} is not an AMI ID like ami-0123456789abcdef0")
-        });
+        p.check(valid_ami(ami), "runner.worker.ami", || format!("{ami:?} is not an AMI ID like ami-0123456789abcdef0"));
     }
     if let Some(f) = r.idle.scale_factor {
-        p.check(
-            f.is_finite() && f >= 0.0,
-            "runner.idle.scale_factor",
-            || format!("{f} must be 0 or more"),
-        );
+        p.check(f.is_finite() && f >= 0.0, "runner.idle.scale_factor", || format!("{f} must be 0 or more"));
     }
     for (i, a) in r.autoscaling.iter().enumerate() {
         let key = format!("runner.autoscaling[{i}]");
-        p.check(!a.periods.is_empty(), format!("{key}.periods"), || {
-            "needs at least one cron period".into()
-        });
+        p.check(!a.periods.is_empty(), format!("{key}.periods"), || "needs at least one cron period".into());
         if let Some(f) = a.idle_scale_factor {
-            p.check(
-                f.is_finite() && f >= 0.0,
-                format!("{key}.idle_scale_factor"),
-                || format!("{f} must be 0 or more"),
-            );
+            p.check(f.is_finite() && f >= 0.0, format!("{key}.idle_scale_factor"), || format!("{f} must be 0 or more"));
         }
     }
     let reg = &r.registration;
     if let Some(d) = &reg.description {
-        p.check(
-            !d.trim().is_empty() && d.len() <= 255,
-            "runner.registration.description",
-            || "must be 1-255 characters".into(),
-        );
+        p.check(!d.trim().is_empty() && d.len() <= 255, "runner.registration.description", || {
+            "must be 1-255 characters".into()
+        });
     }
     for (i, t) in reg.tags.iter().enumerate() {
         p.check(
@@ -297,11 +223,9 @@ fn runner(p: &mut Problems, r: &Runner) {
             || format!("{t:?} must be 1-255 characters without commas"),
         );
     }
-    p.check(
-        !reg.tags.is_empty() || reg.run_untagged,
-        "runner.registration.run_untagged",
-        || "is false and no tags are set, so the runner would never pick up a job".into(),
-    );
+    p.check(!reg.tags.is_empty() || reg.run_untagged, "runner.registration.run_untagged", || {
+        "is false and no tags are set, so the runner would never pick up a job".into()
+    });
     if let Some(t) = reg.maximum_timeout {
         p.check(t >= 600, "runner.registration.maximum_timeout", || {
             format!("{t} is below GitLab's minimum of 600 seconds")
@@ -312,32 +236,21 @@ fn runner(p: &mut Problems, r: &Runner) {
 fn cache(p: &mut Problems, c: &Cache) {
     if let Some(b) = &c.bucket {
         if let Err(why) = check_bucket_name(b) {
-            p.check(false, "cache.bucket", || {
-                format!("{b:?} is not a valid S3 bucket name: {why}")
-            });
+            p.check(false, "cache.bucket", || format!("{b:?} is not a valid S3 bucket name: {why}"));
         }
     }
-    p.check(
-        (1..=3650).contains(&c.expiration_days),
-        "cache.expiration_days",
-        || format!("{} must be 1 to 3650", c.expiration_days),
-    );
+    p.check((1..=3650).contains(&c.expiration_days), "cache.expiration_days", || {
+        format!("{} must be 1 to 3650", c.expiration_days)
+    });
     let pre = &c.prefix;
     p.check(
-        !pre.is_empty()
-            && !pre.starts_with('/')
-            && pre.len() <= 200
-            && !pre.contains(char::is_whitespace),
+        !pre.is_empty() && !pre.starts_with('/') && pre.len() <= 200 && !pre.contains(char::is_whitespace),
         "cache.prefix",
         || format!("{pre:?} must be a non-empty S3 key prefix without leading '/' or spaces"),
     );
     match (c.sse, &c.kms_key) {
-        (Sse::Kms, None) => p.check(false, "cache.kms_key", || {
-            "is required with cache.sse: aws:kms".into()
-        }),
-        (Sse::Aes256, Some(_)) => p.check(false, "cache.kms_key", || {
-            "is only used with cache.sse: aws:kms".into()
-        }),
+        (Sse::Kms, None) => p.check(false, "cache.kms_key", || "is required with cache.sse: aws:kms".into()),
+        (Sse::Aes256, Some(_)) => p.check(false, "cache.kms_key", || "is only used with cache.sse: aws:kms".into()),
         _ => {}
     }
 }
@@ -347,10 +260,7 @@ pub fn check_bucket_name(b: &str) -> Result<(), &'static str> {
     if !(3..=63).contains(&b.len()) {
         return Err("it must be 3-63 characters");
     }
-    if !b
-        .bytes()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
-    {
+    if !b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.') {
         return Err("only lowercase letters, digits, '.' and '-' are allowed");
     }
     let edge_ok = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
@@ -363,11 +273,7 @@ pub fn check_bucket_name(b: &str) -> Result<(), &'static str> {
     if b.parse::<Ipv4Addr>().is_ok() {
         return Err("it must not look like an IP address");
     }
-    if b.starts_with("xn--")
-        || b.starts_with("sthree-")
-        || b.ends_with("-s3alias")
-        || b.ends_with("--ol-s3")
-    {
+    if b.starts_with("xn--") || b.starts_with("sthree-") || b.ends_with("-s3alias") || b.ends_with("--ol-s3") {
         return Err("it uses a prefix or suffix AWS reserves");
     }
     Ok(())
@@ -375,15 +281,11 @@ pub fn check_bucket_name(b: &str) -> Result<(), &'static str> {
 
 fn is_semver(v: &str) -> bool {
     let parts: Vec<&str> = v.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|s| !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()))
+    parts.len() == 3 && parts.iter().all(|s| !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn valid_ami(a: &str) -> bool {
-    a.strip_prefix("ami-")
-        .is_some_and(|h| (8..=17).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    a.strip_prefix("ami-").is_some_and(|h| (8..=17).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn valid_dns_name(d: &str) -> bool {

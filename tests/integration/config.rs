@@ -1,0 +1,124 @@
+//! The deployment file: every example parses, and bad files fail with exit 64
+//! and a message that names the key — before any AWS call (the endpoint
+//! below is a closed port, so reaching AWS would fail differently).
+
+use crate::harness::{gascale, run, Workdir};
+
+const DEAD_ENDPOINT: &str = "http://127.0.0.1:9";
+
+fn check(yaml: &str) -> crate::harness::Run {
+    let w = Workdir::with_config(yaml);
+    run(gascale(w.path()).args(["--endpoint-url", DEAD_ENDPOINT, "--max-attempts", "1", "status"]))
+}
+
+#[test]
+fn every_example_parses() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(crate::harness::root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            gascale::config::parse(&text).unwrap_or_else(|p| panic!("{}: {p:?}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "expected the three examples, saw {seen}");
+}
+
+const M: &str = "apiVersion: gascale/v1\nkind: Deployment\nmetadata: {name: demo, region: eu-west-1}\n";
+
+/// (what, file, the key the message must name, a word of the reason)
+fn bad_files() -> Vec<(&'static str, String, &'static str, &'static str)> {
+    vec![
+        ("unknown top-level key", format!("{M}extras: 1\n"), "extras", "unknown field"),
+        ("typo'd key", format!("{M}network: {{cidrr: 10.0.0.0/16}}\n"), "network.cidrr", "unknown field"),
+        ("bad CIDR", format!("{M}network: {{cidr: 10.0.0.0/33}}\n"), "network.cidr", "CIDR"),
+        ("host bits in CIDR", format!("{M}network: {{cidr: 10.0.0.1/16}}\n"), "network.cidr", "host bits"),
+        ("VPC too large", format!("{M}network: {{cidr: 10.0.0.0/8}}\n"), "network.cidr", "/16 to /24"),
+        (
+            "overlapping subnets",
+            format!("{M}network: {{azs: 1, public_subnets: [10.0.0.0/20], private_subnets: [10.0.8.0/24]}}\n"),
+            "network.private_subnets[0]",
+            "overlaps",
+        ),
+        (
+            "subnet outside the VPC",
+            format!("{M}network: {{azs: 1, public_subnets: [10.1.0.0/24]}}\n"),
+            "network.public_subnets[0]",
+            "not inside",
+        ),
+        ("bad cron period", format!("{M}runner: {{autoscaling: [{{periods: ['* * 25 * * * *'], idle_count: 1}}]}}\n"), "runner.autoscaling[0].periods[0]", "cron"),
+        (
+            "unknown timezone",
+            format!("{M}runner: {{autoscaling: [{{periods: ['* * 9-17 * * mon-fri *'], idle_count: 1, timezone: Mars/Olympus}}]}}\n"),
+            "runner.autoscaling[0].timezone",
+            "time zone",
+        ),
+        ("negative idle count", format!("{M}runner: {{idle: {{count: -1}}}}\n"), "runner.idle.count", "-1"),
+        ("invalid bucket name", format!("{M}cache: {{bucket: My_Bucket}}\n"), "cache.bucket", "bucket name"),
+        ("world open without opt-in", format!("{M}network: {{allow_cidrs: [0.0.0.0/0]}}\n"), "network.allow_cidrs[0]", "allow_world"),
+        ("wrong type", format!("{M}network: {{azs: two}}\n"), "network.azs", "invalid type"),
+        ("name too long", "metadata: {name: a-very-long-deployment-name-indeed}\n".into(), "metadata.name", "1-20"),
+        ("uppercase name", "metadata: {name: Demo}\n".into(), "metadata.name", "lowercase"),
+        ("missing name", "metadata: {region: eu-west-1}\n".into(), "metadata", "name"),
+        ("wrong apiVersion", "apiVersion: gascale/v2\nmetadata: {name: demo}\n".into(), "apiVersion", "gascale/v1"),
+        ("bad instance type", format!("{M}gitlab: {{instance_type: huge}}\n"), "gitlab.instance_type", "instance type"),
+        ("bad region", "metadata: {name: demo, region: mars-1}\n".into(), "metadata.region", "region"),
+        ("kms without a key", format!("{M}cache: {{sse: 'aws:kms'}}\n"), "cache.kms_key", "required"),
+        ("reserved tag", format!("apiVersion: gascale/v1\nmetadata: {{name: demo, tags: {{'gascale:deployment': x}}}}\n"), "metadata.tags.gascale:deployment", "reserved"),
+        ("negative spot price", format!("{M}runner: {{worker: {{max_price: '-1'}}}}\n"), "runner.worker.max_price", "positive"),
+        ("timeout below GitLab's minimum", format!("{M}runner: {{registration: {{maximum_timeout: 60}}}}\n"), "runner.registration.maximum_timeout", "600"),
+        ("latest job image", format!("{M}runner: {{docker: {{image: 'alpine:latest'}}}}\n"), "runner.docker.image", "latest"),
+        ("bad access level", format!("{M}runner: {{registration: {{access_level: everyone}}}}\n"), "runner.registration.access_level", "unknown variant"),
+        ("unknown executor", format!("{M}runner: {{executor: shell}}\n"), "runner.executor", "unknown variant"),
+        ("not YAML", "metadata: [unclosed\n".into(), "", "metadata"),
+    ]
+}
+
+#[test]
+fn bad_files_fail_with_64_naming_the_key() {
+    let cases = bad_files();
+    assert!(cases.len() >= 15);
+    for (what, yaml, key, reason) in cases {
+        let r = check(&yaml);
+        assert_eq!(r.code, 64, "{what}: exit {} stderr {}", r.code, r.stderr);
+        assert!(
+            r.stderr.contains(&format!("{key}:")) || key.is_empty(),
+            "{what}: message does not name {key}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(reason), "{what}: message lacks {reason:?}: {}", r.stderr);
+        assert!(r.stderr.contains("gascale.yaml"), "{what}: message does not name the file: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{what}: printed data");
+    }
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let r = check(&format!("{M}network: {{azs: 9, cidr: 10.0.0.0/8}}\n"));
+    assert_eq!(r.code, 64);
+    assert!(r.stderr.contains("2 problems"), "{}", r.stderr);
+    assert!(r.stderr.contains("network.azs") && r.stderr.contains("network.cidr"), "{}", r.stderr);
+}
+
+#[test]
+fn world_open_with_opt_in_is_accepted() {
+    let text = format!("{M}network: {{allow_cidrs: [0.0.0.0/0], allow_world: true}}\n");
+    assert!(gascale::config::parse(&text).is_ok());
+}
+
+#[test]
+fn missing_config_file_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(gascale(dir.path()).args(["-f", "nope.yaml", "status"]));
+    assert_eq!(r.code, 64);
+    assert!(r.stderr.contains("nope.yaml") && r.stderr.contains("not found"), "{}", r.stderr);
+}
+
+#[test]
+fn oversized_config_is_refused() {
+    let big = format!("{M}# {}\n", "x".repeat(2 * 1024 * 1024));
+    let r = check(&big);
+    assert_eq!(r.code, 64);
+    assert!(r.stderr.contains("limit"), "{}", r.stderr);
+}

@@ -1,0 +1,7 @@
+//! The one integration-test binary: drives the real `gascale` binary,
+//! against the local AWS emulator where AWS is involved.
+
+mod cli;
+mod config;
+mod emulator;
+mod harness;
