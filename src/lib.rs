@@ -12,3 +12,4 @@ pub mod error;
 pub mod output;
 pub mod pins;
 pub mod progress;
+pub mod render;

@@ -9,3 +9,7 @@ pub const GITLAB_VERSION: &str = "19.3.0";
 pub const RUNNER_VERSION: &str = "v19.3.0";
 pub const DOCKER_MACHINE_VERSION: &str = "v0.16.2-gitlab.48";
 pub const DEFAULT_JOB_IMAGE: &str = "alpine:3.22";
+/// Docker's compose plugin: Amazon Linux 2023 packages Docker but not the
+/// plugin, so the bootstrap downloads this release and checks it against the
+/// `.sha256` file published beside it.
+pub const COMPOSE_VERSION: &str = "v2.40.3";

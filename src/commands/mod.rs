@@ -2,6 +2,7 @@
 //! progress, config path, AWS settings) and runs one subcommand with it.
 
 mod completions;
+mod render;
 mod status;
 
 use std::path::PathBuf;
@@ -52,12 +53,16 @@ impl Context {
         config::load(&self.config_path)
     }
 
-    /// AWS clients for a deployment: `--region` wins over `metadata.region`,
-    /// which wins over the SDK's own chain.
-    pub async fn clients(&self, d: &Deployment) -> Result<Clients> {
+    /// The deployment and AWS clients for it. The region is resolved once
+    /// here — `--region`, else `metadata.region`, else the SDK's chain — and
+    /// written back into the deployment so every later step uses the same.
+    pub async fn connect(&self) -> Result<(Deployment, Clients)> {
+        let mut d = self.deployment()?;
         let mut settings = self.aws.clone();
         settings.region = settings.region.or_else(|| d.metadata.region.clone());
-        Clients::connect(&settings).await
+        let clients = Clients::connect(&settings).await?;
+        d.metadata.region = Some(clients.region.clone());
+        Ok((d, clients))
     }
 }
 
@@ -83,7 +88,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
         Command::Destroy(_) => not_yet(ctx, "destroy").await,
         Command::FetchRootPassword(_) => not_yet(ctx, "fetch-root-password").await,
         Command::Exec(_) => not_yet(ctx, "exec").await,
-        Command::Render(_) => not_yet(ctx, "render").await,
+        Command::Render(args) => render::run(ctx, &args.out).await,
         Command::Reap(_) => not_yet(ctx, "reap").await,
     }
 }
@@ -91,7 +96,6 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
 /// Commands of later milestones: they check their inputs like the real ones
 /// will (config, region), then say plainly that they do nothing yet.
 async fn not_yet(ctx: &Context, name: &'static str) -> Result<u8> {
-    let d = ctx.deployment()?;
-    ctx.clients(&d).await?;
+    ctx.connect().await?;
     Err(Error::NotImplemented(name))
 }

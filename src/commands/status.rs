@@ -25,8 +25,7 @@ impl Report for Status {
 }
 
 pub async fn run(ctx: &Context) -> Result<u8> {
-    let d = ctx.deployment()?;
-    let clients = ctx.clients(&d).await?;
+    let (d, clients) = ctx.connect().await?;
     let identity = clients.identity().await?;
     ctx.output.emit(&Status { deployment: d.name().to_owned(), identity })?;
     Ok(exit::OK)

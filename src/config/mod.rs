@@ -62,6 +62,12 @@ impl Deployment {
         &self.metadata.name
     }
 
+    /// The region, once `Context::connect` has resolved it (before that, the
+    /// file's `metadata.region`, or a placeholder for offline rendering).
+    pub fn region(&self) -> &str {
+        self.metadata.region.as_deref().unwrap_or("no-region-1")
+    }
+
     /// Name of the runner in GitLab and config.toml.
     pub fn runner_name(&self) -> String {
         self.runner.name.clone().unwrap_or_else(|| format!("gascale-{}", self.metadata.name))
@@ -70,6 +76,20 @@ impl Deployment {
     /// The runner's description in GitLab: how a re-run finds its runner.
     pub fn runner_description(&self) -> String {
         self.runner.registration.description.clone().unwrap_or_else(|| format!("gascale {}", self.metadata.name))
+    }
+
+    /// The cache bucket: configured, or deterministic from name, account and region.
+    pub fn bucket_name(&self, account: &str, region: &str) -> String {
+        self.cache.bucket.clone().unwrap_or_else(|| format!("gascale-{}-{account}-{region}", self.metadata.name))
+    }
+
+    /// Name of the worker security group (docker-machine refers to it by name).
+    pub fn worker_sg_name(&self) -> String {
+        format!("gascale-{}-workers", self.metadata.name)
+    }
+
+    pub fn worker_profile_name(&self) -> String {
+        format!("gascale-{}-worker", self.metadata.name)
     }
 
     /// The GitLab image tag, e.g. `19.3.0-ee.0`.

@@ -62,6 +62,9 @@ fn metadata(p: &mut Problems, m: &Metadata) {
         p.check(!k.is_empty() && k.len() <= 128, &key, || "a tag key has 1-128 characters".into());
         p.check(!reserved, &key, || format!("{k:?} is reserved (aws:*, gascale:* and Name are set by AWS or gascale)"));
         p.check(v.len() <= 256, &key, || "a tag value has at most 256 characters".into());
+        p.check(!k.contains(',') && !v.contains(','), &key, || {
+            "tags may not contain ',' (the runner passes them to its workers as a comma-separated list)".into()
+        });
     }
 }
 

@@ -66,3 +66,18 @@ fn unimplemented_commands_fail_rather_than_pretend() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("not implemented yet"), "{}", r.stderr);
 }
+
+#[test]
+fn render_writes_every_bootstrap_file() {
+    let name = unique_name("rn");
+    let w = Workdir::with_config(&config(&name, Some("eu-west-1")));
+    let r = w.gascale(&["render", "--out", "out", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["files"].as_array().unwrap().len(), 5);
+    assert!(report["user_data_bytes"].as_u64().unwrap() < 16 * 1024);
+    let config = std::fs::read_to_string(w.path().join("out/config.toml")).unwrap();
+    assert!(config.contains(&format!("gascale-{name}-123456789012-eu-west-1")), "bucket named from the account");
+    let user_data = std::fs::read_to_string(w.path().join("out/user-data.sh")).unwrap();
+    assert!(user_data.starts_with("#!/bin/bash"));
+}

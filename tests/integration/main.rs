@@ -5,3 +5,4 @@ mod cli;
 mod config;
 mod emulator;
 mod harness;
+mod templates;

@@ -1,0 +1,199 @@
+//! What the templates see: the config plus the IDs `up` discovered, with
+//! every derived value (URLs, MachineOptions, runner parameters) computed
+//! here in Rust, so templates only place values and never decide.
+
+use serde::Serialize;
+
+use crate::config::{AccessLevel, Arch, Cache, Deployment, Gitlab, Runner, Sse};
+use crate::pins;
+
+/// Heredoc delimiter prefix for the files embedded in user-data.
+pub const DELIMITER: &str = "GASCALE_EOF";
+
+/// IDs and names of resources the host's files refer to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostInputs {
+    pub vpc_id: String,
+    /// The subnet docker-machine launches workers in.
+    pub worker_subnet_id: String,
+    /// Its availability zone, e.g. `eu-west-1a`.
+    pub worker_az: String,
+    /// docker-machine takes the group's name, not its ID.
+    pub worker_sg_name: String,
+    pub worker_profile: String,
+    pub bucket: String,
+    /// The Elastic IP's public DNS name: GitLab's address without a domain.
+    pub public_dns: String,
+}
+
+impl HostInputs {
+    /// Stand-ins for `gascale render` before the deployment exists.
+    pub fn placeholders(d: &Deployment, account: &str) -> HostInputs {
+        let region = d.region();
+        HostInputs {
+            vpc_id: "vpc-PLACEHOLDER".into(),
+            worker_subnet_id: "subnet-PLACEHOLDER".into(),
+            worker_az: format!("{region}a"),
+            worker_sg_name: d.worker_sg_name(),
+            worker_profile: d.worker_profile_name(),
+            bucket: d.bucket_name(account, region),
+            public_dns: "gitlab-host.placeholder.invalid".into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Context<'a> {
+    deployment: &'a str,
+    region: String,
+    gitlab: &'a Gitlab,
+    runner: &'a Runner,
+    cache: &'a Cache,
+    runner_name: String,
+    external_url: String,
+    external_host: String,
+    https: bool,
+    letsencrypt_email: Option<&'a str>,
+    readiness_url: &'static str,
+    gitlab_image: String,
+    runner_image: String,
+    bucket: &'a str,
+    cache_path: &'a str,
+    cache_sse: &'static str,
+    idle_scale_factor: Option<String>,
+    machine_name: String,
+    machine_options: Vec<String>,
+    autoscaling: Vec<Period>,
+    docker_machine_sha256: &'a str,
+    compose_version: &'static str,
+    arch: &'static str,
+    runner_params: String,
+    delimiter: &'static str,
+    pub compose_file: String,
+    pub config_toml: String,
+    pub dockerfile: String,
+    pub create_runner_rb: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Period {
+    periods: Vec<String>,
+    idle_count: u32,
+    idle_count_min: Option<u32>,
+    idle_scale_factor: Option<String>,
+    idle_time: u32,
+    timezone: String,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(d: &'a Deployment, ids: &'a HostInputs) -> Context<'a> {
+        let region = d.region().to_owned();
+        let (external_host, https) = match &d.gitlab.domain {
+            Some(domain) => (domain.clone(), true),
+            None => (ids.public_dns.clone(), false),
+        };
+        let scheme = if https { "https" } else { "http" };
+        let edition = if d.gitlab_image_tag().contains("-ce.") { "ce" } else { "ee" };
+        Context {
+            deployment: d.name(),
+            gitlab: &d.gitlab,
+            runner: &d.runner,
+            cache: &d.cache,
+            runner_name: d.runner_name(),
+            external_url: format!("{scheme}://{external_host}"),
+            external_host,
+            https,
+            letsencrypt_email: d.gitlab.letsencrypt_email.as_deref(),
+            readiness_url: if https { "https://127.0.0.1/-/readiness" } else { "http://127.0.0.1/-/readiness" },
+            gitlab_image: format!("gitlab/gitlab-{edition}:{}", d.gitlab_image_tag()),
+            runner_image: format!("gascale-runner:{}", d.runner.version),
+            bucket: &ids.bucket,
+            cache_path: d.cache.prefix.trim_end_matches('/'),
+            cache_sse: if d.cache.sse == Sse::Kms { "KMS" } else { "S3" },
+            idle_scale_factor: d.runner.idle.scale_factor.map(|f| f.to_string()),
+            machine_name: format!("gitlab-docker-machine-{}-%s", d.name()),
+            machine_options: machine_options(d, ids, &region),
+            autoscaling: d
+                .runner
+                .autoscaling
+                .iter()
+                .map(|a| Period {
+                    periods: a.periods.iter().map(|p| p.as_str().to_owned()).collect(),
+                    idle_count: a.idle_count,
+                    idle_count_min: a.idle_count_min,
+                    idle_scale_factor: a.idle_scale_factor.map(|f| f.to_string()),
+                    idle_time: a.idle_time,
+                    timezone: a.timezone.as_str().to_owned(),
+                })
+                .collect(),
+            docker_machine_sha256: d.runner.docker_machine.sha256.as_deref().unwrap_or(""),
+            compose_version: pins::COMPOSE_VERSION,
+            arch: if d.gitlab.arch == Arch::Arm64 { "aarch64" } else { "x86_64" },
+            runner_params: runner_params(d),
+            region,
+            delimiter: DELIMITER,
+            compose_file: String::new(),
+            config_toml: String::new(),
+            dockerfile: String::new(),
+            create_runner_rb: String::new(),
+        }
+    }
+}
+
+/// The amazonec2 driver options of GitLab's docker-machine fork.
+fn machine_options(d: &Deployment, ids: &HostInputs, region: &str) -> Vec<String> {
+    let w = &d.runner.worker;
+    let zone = ids.worker_az.strip_prefix(region).unwrap_or("a");
+    let mut tags = vec![
+        ("gascale:deployment".to_owned(), d.name().to_owned()),
+        ("gascale:managed-by".to_owned(), "gascale".to_owned()),
+        ("gascale:role".to_owned(), "worker".to_owned()),
+    ];
+    tags.extend(d.metadata.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let tags = tags.iter().map(|(k, v)| format!("{k},{v}")).collect::<Vec<_>>().join(",");
+    let mut o = vec![
+        format!("amazonec2-region={region}"),
+        format!("amazonec2-vpc-id={}", ids.vpc_id),
+        format!("amazonec2-subnet-id={}", ids.worker_subnet_id),
+        format!("amazonec2-zone={zone}"),
+        "amazonec2-use-private-address=true".to_owned(),
+    ];
+    if d.network.nat {
+        o.push("amazonec2-private-address-only=true".into());
+    }
+    o.extend([
+        format!("amazonec2-security-group={}", ids.worker_sg_name),
+        "amazonec2-security-group-readonly=true".into(),
+        format!("amazonec2-tags={tags}"),
+        format!("amazonec2-instance-type={}", w.instance_type),
+        format!("amazonec2-iam-instance-profile={}", ids.worker_profile),
+        format!("amazonec2-root-size={}", w.root_volume_gb),
+        "amazonec2-volume-type=gp3".into(),
+        "amazonec2-metadata-token=required".into(),
+        "amazonec2-metadata-token-response-hop-limit=2".into(),
+    ]);
+    if let Some(ami) = &w.ami {
+        o.push(format!("amazonec2-ami={ami}"));
+    }
+    if w.spot {
+        o.push("amazonec2-request-spot-instance=true".into());
+        // Empty: the fork bids the on-demand price.
+        o.push(format!("amazonec2-spot-price={}", w.max_price.as_deref().unwrap_or("")));
+    }
+    o
+}
+
+/// Parameters of the runner in GitLab, as JSON for create-runner.rb.
+fn runner_params(d: &Deployment) -> String {
+    let r = &d.runner.registration;
+    serde_json::json!({
+        "description": d.runner_description(),
+        "tags": r.tags,
+        "run_untagged": r.run_untagged,
+        "locked": r.locked,
+        "access_level": if r.access_level == AccessLevel::RefProtected { "ref_protected" } else { "not_protected" },
+        "maximum_timeout": r.maximum_timeout,
+        "paused": r.paused,
+    })
+    .to_string()
+}

@@ -1,0 +1,127 @@
+//! The bootstrap files of the GitLab host, rendered from `templates/` by one
+//! handlebars registry in strict mode (a missing variable is an error) with
+//! no HTML escaping. Values reach the templates only through helpers that
+//! quote for the context they land in (`sh`, `toml`, `yaml`, `ruby`), so a
+//! quote, `$()` or newline in a config value cannot change the files' meaning.
+
+mod context;
+mod quote;
+
+use std::io::Write;
+
+use handlebars::{handlebars_helper, Handlebars};
+use serde::Serialize;
+
+pub use context::HostInputs;
+
+use crate::config::Deployment;
+use crate::error::{Error, Result};
+
+/// EC2's limit for user-data, before base64.
+pub const USER_DATA_LIMIT: usize = 16 * 1024;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("user-data.sh", include_str!("../../templates/user-data.sh.hbs")),
+    ("docker-compose.yaml", include_str!("../../templates/docker-compose.yaml.hbs")),
+    ("config.toml", include_str!("../../templates/config.toml.hbs")),
+    ("runner.Dockerfile", include_str!("../../templates/runner.Dockerfile.hbs")),
+];
+
+/// Copied verbatim into the user-data; it takes its inputs from the environment.
+const CREATE_RUNNER_RB: &str = include_str!("../../templates/create-runner.rb");
+
+/// Every file the host boots from, as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rendered {
+    pub user_data: String,
+    pub compose: String,
+    pub config_toml: String,
+    pub dockerfile: String,
+    pub create_runner_rb: String,
+}
+
+impl Rendered {
+    /// (file name, content) of each file, for `gascale render` and tests.
+    pub fn files(&self) -> [(&'static str, &str); 5] {
+        [
+            ("user-data.sh", &self.user_data),
+            ("docker-compose.yaml", &self.compose),
+            ("config.toml", &self.config_toml),
+            ("runner.Dockerfile", &self.dockerfile),
+            ("create-runner.rb", &self.create_runner_rb),
+        ]
+    }
+
+    /// The user-data as sent to EC2: gzip (cloud-init unpacks it), so the
+    /// whole bootstrap fits EC2's 16 KiB limit.
+    pub fn user_data_gzip(&self) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(self.user_data.as_bytes()).expect("write to memory");
+        gz.finish().expect("gzip to memory")
+    }
+}
+
+fn registry() -> Handlebars<'static> {
+    handlebars_helper!(sh: |s: str| quote::shell(s));
+    handlebars_helper!(toml: |s: str| quote::double_quoted(s));
+    handlebars_helper!(yaml: |s: str| quote::double_quoted(s));
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    hb.register_helper("sh", Box::new(sh));
+    hb.register_helper("toml", Box::new(toml));
+    hb.register_helper("yaml", Box::new(yaml));
+    hb.register_helper("ruby", Box::new(quote::ruby_helper));
+    for (name, text) in TEMPLATES {
+        hb.register_template_string(name, *text).unwrap_or_else(|e| panic!("template {name}: {e}"));
+    }
+    hb
+}
+
+/// Renders every bootstrap file for a deployment and the IDs `up` found.
+pub fn render(d: &Deployment, inputs: &HostInputs) -> Result<Rendered> {
+    let hb = registry();
+    let mut ctx = context::Context::new(d, inputs);
+    let render = |name: &str, ctx: &context::Context| {
+        hb.render(name, ctx).map_err(|e| Error::Failed(format!("rendering template {name}: {e}")))
+    };
+    let compose = render("docker-compose.yaml", &ctx)?;
+    let config_toml = render("config.toml", &ctx)?;
+    let dockerfile = render("runner.Dockerfile", &ctx)?;
+    for (name, body) in [("compose", &compose), ("config", &config_toml), ("dockerfile", &dockerfile)] {
+        if body.lines().any(|l| l.starts_with(context::DELIMITER)) {
+            return Err(Error::Failed(format!(
+                "rendered {name} contains the heredoc delimiter {}",
+                context::DELIMITER
+            )));
+        }
+    }
+    ctx.compose_file = compose.trim_end().to_owned();
+    ctx.config_toml = config_toml.trim_end().to_owned();
+    ctx.dockerfile = dockerfile.trim_end().to_owned();
+    ctx.create_runner_rb = CREATE_RUNNER_RB.trim_end().to_owned();
+    let user_data = render("user-data.sh", &ctx)?;
+    let rendered =
+        Rendered { user_data, compose, config_toml, dockerfile, create_runner_rb: CREATE_RUNNER_RB.to_owned() };
+    let size = rendered.user_data_gzip().len();
+    if size > USER_DATA_LIMIT {
+        return Err(Error::Failed(format!("user-data is {size} bytes compressed; EC2 allows {USER_DATA_LIMIT}")));
+    }
+    Ok(rendered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_is_used_and_strict() {
+        let d = crate::config::parse("metadata: {name: demo, region: eu-west-1}").unwrap();
+        let r = render(&d, &HostInputs::placeholders(&d, "123456789012")).unwrap();
+        assert!(r.user_data.contains("docker-compose.yaml"));
+        // Strict mode: a template naming a variable the context lacks fails.
+        let mut hb = registry();
+        hb.register_template_string("broken", "{{no_such_variable}}").unwrap();
+        assert!(hb.render("broken", &context::Context::new(&d, &HostInputs::placeholders(&d, "1"))).is_err());
+    }
+}

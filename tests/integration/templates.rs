@@ -1,0 +1,351 @@
+//! The bootstrap files: rendered for every example, checked by the tools
+//! that will read them (bash, shellcheck, a TOML parser, docker-compose),
+//! and the user-data executed against stub commands.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gascale::config::{self, Deployment};
+use gascale::render::{self, HostInputs, Rendered, USER_DATA_LIMIT};
+
+fn example(name: &str) -> Deployment {
+    let text = std::fs::read_to_string(crate::harness::root().join("examples").join(name)).unwrap();
+    config::parse(&text).unwrap()
+}
+
+fn examples() -> Vec<(String, Deployment)> {
+    ["minimal.yaml", "production.yaml", "ci-ephemeral.yaml"]
+        .iter()
+        .map(|n| (n.to_string(), with_region(example(n))))
+        .collect()
+}
+
+fn with_region(mut d: Deployment) -> Deployment {
+    d.metadata.region.get_or_insert_with(|| "eu-west-1".into());
+    d
+}
+
+fn rendered(d: &Deployment) -> Rendered {
+    render::render(d, &HostInputs::placeholders(d, "123456789012")).unwrap()
+}
+
+fn write_all(r: &Rendered, dir: &Path) {
+    for (name, body) in r.files() {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+}
+
+#[test]
+fn every_example_renders_within_the_user_data_limit() {
+    for (name, d) in examples() {
+        let r = rendered(&d);
+        let size = r.user_data_gzip().len();
+        assert!(size < USER_DATA_LIMIT, "{name}: {size} bytes");
+        // The embedded files are exactly the rendered ones.
+        for body in [&r.compose, &r.config_toml, &r.dockerfile] {
+            assert!(r.user_data.contains(body.trim_end()), "{name}: user-data lacks an embedded file");
+        }
+    }
+    let production = rendered(&with_region(example("production.yaml")));
+    // Measured: about 5 KiB gzip (12.5 KiB plain) for the largest example.
+    assert!(production.user_data_gzip().len() < 8 * 1024);
+}
+
+#[test]
+fn user_data_passes_bash_n_and_shellcheck() {
+    for (name, d) in examples() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("user-data.sh");
+        std::fs::write(&path, &rendered(&d).user_data).unwrap();
+        let n = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+        assert!(n.status.success(), "{name}: bash -n: {}", String::from_utf8_lossy(&n.stderr));
+        let sc = Command::new("shellcheck").arg(&path).output().expect("shellcheck is installed by scripts/test");
+        assert!(sc.status.success(), "{name}: shellcheck:\n{}", String::from_utf8_lossy(&sc.stdout));
+    }
+}
+
+/// Keys GitLab Runner's config.toml defines for the sections we write. Its
+/// loader ignores unknown keys silently, so a typo here would do nothing.
+const RUNNER_KEYS: &[(&str, &[&str])] = &[
+    ("", &["concurrent", "check_interval", "listen_address", "runners"]),
+    ("runners", &["name", "url", "token", "executor", "limit", "docker", "cache", "machine"]),
+    ("runners.docker", &["tls_verify", "image", "privileged", "disable_cache", "volumes"]),
+    ("runners.cache", &["Type", "Path", "Shared", "s3"]),
+    (
+        "runners.cache.s3",
+        &["AuthenticationType", "BucketName", "BucketLocation", "ServerSideEncryption", "ServerSideEncryptionKeyID"],
+    ),
+    (
+        "runners.machine",
+        &[
+            "IdleCount",
+            "IdleTime",
+            "IdleScaleFactor",
+            "IdleCountMin",
+            "MaxBuilds",
+            "MachineDriver",
+            "MachineName",
+            "MachineOptions",
+            "autoscaling",
+        ],
+    ),
+    (
+        "runners.machine.autoscaling",
+        &["Periods", "IdleCount", "IdleCountMin", "IdleScaleFactor", "IdleTime", "Timezone"],
+    ),
+];
+
+fn check_known_keys(section: &str, value: &toml::Value) {
+    let table = match value {
+        toml::Value::Table(t) => t,
+        toml::Value::Array(items) => return items.iter().for_each(|i| check_known_keys(section, i)),
+        _ => return,
+    };
+    let known = RUNNER_KEYS.iter().find(|(s, _)| *s == section).map(|(_, k)| *k);
+    for (key, child) in table {
+        if let Some(known) = known {
+            assert!(known.contains(&key.as_str()), "config.toml: [{section}] {key} is not a GitLab Runner key");
+        }
+        let path = if section.is_empty() { key.clone() } else { format!("{section}.{key}") };
+        check_known_keys(&path, child);
+    }
+}
+
+#[test]
+fn config_toml_carries_the_configured_values() {
+    let d = with_region(example("production.yaml"));
+    let doc: toml::Value = toml::from_str(&rendered(&d).config_toml).expect("config.toml is TOML");
+    check_known_keys("", &doc);
+    assert_eq!(doc["concurrent"].as_integer(), Some(20));
+    assert_eq!(doc["check_interval"].as_integer(), Some(3));
+    assert_eq!(doc["listen_address"].as_str(), Some(":9252"));
+    let runner = &doc["runners"][0];
+    assert_eq!(runner["name"].as_str(), Some("platform-spot"));
+    assert_eq!(runner["url"].as_str(), Some("https://gitlab.example.com"));
+    assert_eq!(runner["token"].as_str(), Some("__GASCALE_RUNNER_TOKEN__"));
+    assert_eq!(runner["executor"].as_str(), Some("docker+machine"));
+    assert_eq!(runner["limit"].as_integer(), Some(20));
+    let docker = &runner["docker"];
+    assert_eq!(docker["tls_verify"].as_bool(), Some(false));
+    assert_eq!(docker["image"].as_str(), Some("alpine:3.22"));
+    assert_eq!(docker["privileged"].as_bool(), Some(true));
+    assert_eq!(docker["volumes"].as_array().unwrap()[0].as_str(), Some("/cache"));
+    let cache = &runner["cache"];
+    assert_eq!(cache["Type"].as_str(), Some("s3"));
+    assert_eq!(cache["Path"].as_str(), Some("runner"));
+    assert_eq!(cache["Shared"].as_bool(), Some(true));
+    assert_eq!(cache["s3"]["AuthenticationType"].as_str(), Some("iam"));
+    assert_eq!(cache["s3"]["BucketName"].as_str(), Some("gascale-platform-123456789012-ap-northeast-1"));
+    assert_eq!(cache["s3"]["BucketLocation"].as_str(), Some("ap-northeast-1"));
+    assert_eq!(cache["s3"]["ServerSideEncryption"].as_str(), Some("KMS"));
+    let machine = &runner["machine"];
+    assert_eq!(machine["IdleCount"].as_integer(), Some(0));
+    assert_eq!(machine["IdleTime"].as_integer(), Some(1800));
+    assert_eq!(machine["IdleScaleFactor"].as_float(), Some(0.5));
+    assert_eq!(machine["IdleCountMin"].as_integer(), Some(1));
+    assert_eq!(machine["MaxBuilds"].as_integer(), Some(10));
+    assert_eq!(machine["MachineDriver"].as_str(), Some("amazonec2"));
+    assert!(machine["MachineName"].as_str().unwrap().contains("%s"));
+    let options: Vec<&str> =
+        machine["MachineOptions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for expected in [
+        "amazonec2-region=ap-northeast-1",
+        "amazonec2-vpc-id=vpc-PLACEHOLDER",
+        "amazonec2-subnet-id=subnet-PLACEHOLDER",
+        "amazonec2-zone=a",
+        "amazonec2-use-private-address=true",
+        "amazonec2-private-address-only=true",
+        "amazonec2-security-group=gascale-platform-workers",
+        "amazonec2-instance-type=m6i.large",
+        "amazonec2-request-spot-instance=true",
+        "amazonec2-spot-price=0.08",
+        "amazonec2-iam-instance-profile=gascale-platform-worker",
+        "amazonec2-root-size=40",
+        "amazonec2-metadata-token=required",
+    ] {
+        assert!(options.contains(&expected), "MachineOptions lacks {expected}: {options:?}");
+    }
+    let tags = options.iter().find(|o| o.starts_with("amazonec2-tags=")).unwrap();
+    assert!(tags.contains("gascale:deployment,platform"), "{tags}");
+    let periods = machine["autoscaling"].as_array().unwrap();
+    assert_eq!(periods.len(), 2);
+    assert_eq!(periods[0]["Periods"][0].as_str(), Some("* * 9-17 * * mon-fri *"));
+    assert_eq!(periods[0]["IdleCount"].as_integer(), Some(10));
+    assert_eq!(periods[0]["IdleCountMin"].as_integer(), Some(2));
+    assert_eq!(periods[0]["IdleScaleFactor"].as_float(), Some(0.5));
+    assert_eq!(periods[0]["IdleTime"].as_integer(), Some(3600));
+    assert_eq!(periods[0]["Timezone"].as_str(), Some("Asia/Tokyo"));
+}
+
+#[test]
+fn compose_file_is_valid_for_docker_compose() {
+    for (name, d) in examples() {
+        let r = rendered(&d);
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&r.compose).expect("compose is YAML");
+        let gitlab = &yaml["services"]["gitlab"];
+        assert_eq!(gitlab["restart"].as_str(), Some("always"), "{name}");
+        assert_eq!(gitlab["shm_size"].as_str(), Some("256m"), "{name}");
+        assert!(gitlab["image"].as_str().unwrap().ends_with(&d.gitlab_image_tag()), "{name}");
+        assert_eq!(yaml["services"]["runner"]["restart"].as_str(), Some("always"), "{name}");
+        let runner_volumes = format!("{:?}", yaml["services"]["runner"]["volumes"]);
+        assert!(!runner_volumes.contains("docker.sock"), "{name}: docker+machine needs no Docker socket");
+        let omnibus = gitlab["environment"]["GITLAB_OMNIBUS_CONFIG"].as_str().unwrap();
+        assert!(omnibus.contains("runner:9252"), "{name}");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("runner")).unwrap();
+        std::fs::write(dir.path().join("runner/Dockerfile"), &r.dockerfile).unwrap();
+        std::fs::write(dir.path().join("docker-compose.yaml"), &r.compose).unwrap();
+        let out = Command::new("docker-compose")
+            .current_dir(dir.path())
+            .args(["-f", "docker-compose.yaml", "config", "-q"])
+            .output()
+            .expect("docker-compose is installed by scripts/test");
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn rendered_files_contain_nothing_forbidden() {
+    for (name, d) in examples() {
+        let r = rendered(&d);
+        for (file, body) in r.files() {
+            let lower = body.to_lowercase();
+            for word in [
+                "grafana",
+                "registration_token",
+                "runners_registration_token",
+                ":latest",
+                "aws_secret_access_key",
+                "akia",
+            ] {
+                assert!(!lower.contains(word), "{name}/{file} contains {word}");
+            }
+            for (i, _) in body.match_indices("http://") {
+                let rest = &body[i + 7..];
+                let host_ok = ["169.254.169.254/", "127.0.0.1/", "gitlab-host.placeholder.invalid"]
+                    .iter()
+                    .any(|h| rest.starts_with(h));
+                assert!(host_ok, "{name}/{file}: plain http:// to {}", &rest[..rest.len().min(40)]);
+            }
+        }
+    }
+}
+
+#[test]
+fn snapshots_of_the_minimal_example() {
+    let r = rendered(&with_region(example("minimal.yaml")));
+    for (file, body) in r.files() {
+        insta::assert_snapshot!(format!("rendered-minimal-{file}"), body);
+    }
+}
+
+/// A scratch root with the stub commands first on PATH.
+struct Host {
+    dir: tempfile::TempDir,
+    script: PathBuf,
+}
+
+impl Host {
+    fn new(user_data: &str) -> Host {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("user-data.sh");
+        std::fs::write(&script, user_data).unwrap();
+        std::fs::create_dir_all(dir.path().join("root")).unwrap();
+        std::fs::create_dir_all(dir.path().join("stub")).unwrap();
+        std::fs::write(dir.path().join("dev-sdf"), "").unwrap();
+        Host { dir, script }
+    }
+
+    fn run(&self, readiness: &str) -> std::process::Output {
+        let stubs = crate::harness::root().join("tests/stubs");
+        Command::new("bash")
+            .arg(&self.script)
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
+            .env("HOME", self.dir.path())
+            .env("GASCALE_ROOT", self.dir.path().join("root"))
+            .env("GASCALE_DATA_DEVICE", self.dir.path().join("dev-sdf"))
+            .env("STUB_DIR", self.dir.path().join("stub"))
+            .env("STUB_READINESS", readiness)
+            .output()
+            .unwrap()
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(rel)).unwrap_or_default()
+    }
+
+    fn count(&self, rel: &str) -> usize {
+        self.read(rel).lines().count()
+    }
+}
+
+#[test]
+fn bootstrap_completes_and_a_rerun_creates_nothing_twice() {
+    let host = Host::new(&rendered(&with_region(example("minimal.yaml"))).user_data);
+    let first = host.run("ok");
+    assert!(first.status.success(), "first run failed:\n{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(host.read("root/var/lib/gascale/status").trim(), "complete");
+    assert!(!host.read("root/var/lib/gascale/bootstrap-complete").is_empty());
+    assert!(host.read("stub/aws").contains("Key=gascale:bootstrap,Value=complete"));
+    assert!(host.read("stub/aws").contains("--resources i-0123456789abcdef0"));
+    let config_path = host.dir.path().join("root/srv/gitlab/runner/config/config.toml");
+    let config: toml::Value = toml::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    assert_eq!(config["runners"][0]["token"].as_str(), Some("glrt-StubToken_123"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&config_path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(host.read("root/etc/fstab").contains("/srv/gitlab xfs"));
+    assert_eq!(host.count("stub/formats"), 1);
+    assert_eq!(host.count("stub/runners-created"), 1);
+    let log = host.read("root/var/log/gascale-bootstrap.log");
+    assert!(log.contains("step complete"), "{log}");
+    assert!(!log.contains("glrt-"), "the runner token leaked into the log");
+    assert!(!String::from_utf8_lossy(&first.stdout).contains("glrt-"));
+
+    let second = host.run("ok");
+    assert!(second.status.success(), "re-run failed:\n{}", String::from_utf8_lossy(&second.stderr));
+    assert_eq!(host.count("stub/formats"), 1, "the data volume was formatted twice");
+    assert_eq!(host.count("stub/runners-created"), 1, "a second runner was created");
+    assert_eq!(host.read("root/var/lib/gascale/status").trim(), "complete");
+    assert_eq!(host.read("root/etc/fstab").lines().count(), 1);
+}
+
+#[test]
+fn bootstrap_publishes_the_failing_step_when_gitlab_never_gets_ready() {
+    let mut d = with_region(example("minimal.yaml"));
+    d.gitlab.readiness_timeout = 60;
+    let host = Host::new(&rendered(&d).user_data);
+    let out = host.run("fail");
+    assert!(!out.status.success());
+    assert_eq!(host.read("root/var/lib/gascale/status").trim(), "failed:gitlab");
+    assert!(host.read("stub/aws").contains("Value=failed:gitlab"));
+    assert!(host.read("root/var/log/gascale-bootstrap.log").contains("GitLab not ready after 60s"));
+    // Bounded: 60 s at one poll per 10 s is six polls, not an endless loop.
+    let polls = host.read("stub/calls").lines().filter(|l| l.contains("exec -T gitlab curl")).count();
+    assert_eq!(polls, 6);
+    assert_eq!(host.count("stub/runners-created"), 0);
+    assert!(host.read("root/var/lib/gascale/bootstrap-complete").is_empty());
+}
+
+#[test]
+fn hostile_values_stay_data() {
+    let text = r#"
+metadata: {name: inject, region: eu-west-1}
+runner:
+  registration:
+    description: "it's $(touch /tmp/gascale-pwned) `touch /tmp/gascale-pwned` \"quoted\"\nnext line"
+    tags: ["a'b", "$(id)", "back\\slash"]
+"#;
+    let d = config::parse(text).unwrap();
+    let r = rendered(&d);
+    let host = Host::new(&r.user_data);
+    let n = Command::new("bash").arg("-n").arg(&host.script).output().unwrap();
+    assert!(n.status.success());
+    let out = host.run("ok");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!Path::new("/tmp/gascale-pwned").exists(), "a config value ran as a command");
+    let params: serde_json::Value = serde_json::from_str(&host.read("stub/runner-params.json")).unwrap();
+    assert_eq!(params["description"], d.runner.registration.description.clone().unwrap());
+    assert_eq!(params["tags"], serde_json::json!(["a'b", "$(id)", "back\\slash"]));
+    toml::from_str::<toml::Value>(&r.config_toml).expect("config.toml still parses");
+}
