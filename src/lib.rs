@@ -11,5 +11,7 @@ pub mod config;
 pub mod error;
 pub mod output;
 pub mod pins;
+pub mod plan;
 pub mod progress;
 pub mod render;
+pub mod state;

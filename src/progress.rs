@@ -15,7 +15,7 @@ pub enum Level {
     Debug,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Progress {
     level: Level,
     color: bool,

@@ -97,6 +97,16 @@ where
     Error::Aws { operation: operation.to_owned(), resource: resource.to_owned(), message, request_id }
 }
 
+/// `map_err(on("ec2:CreateVpc", cidr))`: names the call and the resource.
+pub fn on<E, R>(operation: &'static str, resource: &str) -> impl FnOnce(SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let resource = resource.to_owned();
+    move |e| aws_error(operation, &resource, e)
+}
+
 /// The error and its sources as one line, without Debug dumps.
 fn cause_chain(err: &dyn std::error::Error) -> String {
     let mut parts = vec![err.to_string()];

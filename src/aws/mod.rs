@@ -2,7 +2,15 @@
 //! chain, profile, region, endpoint override, retries) and the service
 //! clients every command receives. Nothing here knows about clap or output.
 
+pub mod delete;
+pub mod discover;
+pub mod ec2;
 pub mod errors;
+pub mod iam;
+pub mod network;
+pub mod s3;
+pub mod tags;
+pub mod wait;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -2,8 +2,11 @@
 //! progress, config path, AWS settings) and runs one subcommand with it.
 
 mod completions;
+mod plan;
 mod render;
+mod session;
 mod status;
+mod up;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -83,8 +86,8 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
         Command::Status => status::run(ctx).await,
         Command::Schema => ctx.output.emit(&config::json_schema()).map(|_| exit::OK),
         Command::Completions(args) => completions::run(args.shell),
-        Command::Plan(_) => not_yet(ctx, "plan").await,
-        Command::Up(_) => not_yet(ctx, "up").await,
+        Command::Plan(args) => plan::run(ctx, args.detailed_exitcode).await,
+        Command::Up(args) => up::run(ctx, &args).await,
         Command::Destroy(_) => not_yet(ctx, "destroy").await,
         Command::FetchRootPassword(_) => not_yet(ctx, "fetch-root-password").await,
         Command::Exec(_) => not_yet(ctx, "exec").await,

@@ -1,0 +1,389 @@
+//! Discovery: what of a deployment exists in AWS, found by its tags and IAM
+//! path — never by trusting a local file. One filtered describe call per
+//! resource type, all at once; only resources carrying both ownership tags
+//! (or living under the deployment's IAM path) are reported as owned.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::Tag;
+use serde::Serialize;
+
+use super::errors::{aws_error, code, on};
+use super::tags::{self, ec2_filters};
+use super::Clients;
+use crate::error::Result;
+use crate::plan::desired::Kind;
+
+/// One owned resource as it exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Found {
+    pub address: String,
+    pub kind: Kind,
+    pub id: String,
+    /// The `gascale:spec` fingerprint it was converged to.
+    #[serde(skip)]
+    pub spec: String,
+    /// Live state as AWS reports it (`available`, `running`, ...).
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub found: BTreeMap<String, Found>,
+    /// Further resources claiming an address that is already taken.
+    pub duplicates: Vec<Found>,
+    /// Resources with our names that are not ours: `up` must not touch them.
+    pub conflicts: Vec<String>,
+    /// Public IPs of the deployment's EIPs by address.
+    pub eip_ips: BTreeMap<String, String>,
+    /// The host's `gascale:bootstrap` tag.
+    pub bootstrap: Option<String>,
+    /// The region's available zones, sorted by name.
+    pub availability_zones: Vec<String>,
+}
+
+impl Inventory {
+    fn add(&mut self, kind: Kind, id: &str, tag_list: &[Tag], state: &str) {
+        let Some(address) = tags::get(tag_list, tags::RESOURCE) else { return };
+        let found = Found {
+            address: address.to_owned(),
+            kind,
+            id: id.to_owned(),
+            spec: tags::get(tag_list, tags::SPEC).unwrap_or_default().to_owned(),
+            state: state.to_owned(),
+        };
+        if self.found.contains_key(address) {
+            self.duplicates.push(found);
+        } else {
+            self.found.insert(address.to_owned(), found);
+        }
+    }
+
+    pub fn id(&self, address: &str) -> Option<&str> {
+        self.found.get(address).map(|f| f.id.as_str())
+    }
+}
+
+/// Names the deployment uses for resources AWS identifies by name.
+pub struct Names<'a> {
+    pub deployment: &'a str,
+    pub bucket: &'a str,
+    pub roles: [(&'a str, String); 2],
+    pub profiles: [(&'a str, String); 2],
+}
+
+pub async fn discover(c: &Clients, names: &Names<'_>) -> Result<Inventory> {
+    let mut inv = Inventory::default();
+    let (ec2, iam, bucket, azs) = tokio::try_join!(
+        discover_ec2(c, names.deployment),
+        discover_iam(c, names),
+        discover_bucket(c, names),
+        availability_zones(c)
+    )?;
+    for (kind, id, tag_list, state) in ec2.0 {
+        inv.add(kind, &id, &tag_list, &state);
+    }
+    inv.eip_ips = ec2.1;
+    inv.bootstrap = ec2.2;
+    for f in iam.0 {
+        inv.found.insert(f.address.clone(), f);
+    }
+    inv.conflicts.extend(iam.1);
+    match bucket {
+        BucketFound::Ours(f) => {
+            inv.found.insert(f.address.clone(), f);
+        }
+        BucketFound::Missing => {}
+        BucketFound::Conflict(msg) => inv.conflicts.push(msg),
+        BucketFound::Untagged => {
+            let address = crate::plan::desired::BUCKET.to_owned();
+            let untagged = "untagged".to_owned();
+            let found = Found {
+                address: address.clone(),
+                kind: Kind::Bucket,
+                id: names.bucket.into(),
+                spec: untagged.clone(),
+                state: untagged,
+            };
+            inv.found.insert(address, found);
+        }
+    }
+    inv.availability_zones = azs;
+    Ok(inv)
+}
+
+type Ec2Found = (Vec<(Kind, String, Vec<Tag>, String)>, BTreeMap<String, String>, Option<String>);
+
+async fn discover_ec2(c: &Clients, deployment: &str) -> Result<Ec2Found> {
+    let f = ec2_filters(deployment);
+    let e = &c.ec2;
+    let (vpcs, subnets, igws, nats, eips, rtbs, endpoints, sgs, instances, volumes) = tokio::try_join!(
+        async {
+            e.describe_vpcs().set_filters(Some(f.clone())).send().await.map_err(on("ec2:DescribeVpcs", deployment))
+        },
+        async {
+            e.describe_subnets()
+                .set_filters(Some(f.clone()))
+                .send()
+                .await
+                .map_err(on("ec2:DescribeSubnets", deployment))
+        },
+        async {
+            e.describe_internet_gateways()
+                .set_filters(Some(f.clone()))
+                .send()
+                .await
+                .map_err(on("ec2:DescribeInternetGateways", deployment))
+        },
+        async {
+            e.describe_nat_gateways()
+                .set_filter(Some(f.clone()))
+                .send()
+                .await
+                .map_err(on("ec2:DescribeNatGateways", deployment))
+        },
+        async {
+            e.describe_addresses()
+                .set_filters(Some(f.clone()))
+                .send()
+                .await
+                .map_err(on("ec2:DescribeAddresses", deployment))
+        },
+        async {
+            e.describe_route_tables()
+                .set_filters(Some(f.clone()))
+                .send()
+                .await
+                .map_err(on("ec2:DescribeRouteTables", deployment))
+        },
+        async {
+            e.describe_vpc_endpoints()
+                .set_filters(Some(f.clone()))
+                .send()
+                .await
+                .map_err(on("ec2:DescribeVpcEndpoints", deployment))
+        },
+        async {
+            e.describe_security_groups()
+                .set_filters(Some(f.clone()))
+                .send()
+                .await
+                .map_err(on("ec2:DescribeSecurityGroups", deployment))
+        },
+        async {
+            e.describe_instances()
+                .set_filters(Some(f.clone()))
+                .send()
+                .await
+                .map_err(on("ec2:DescribeInstances", deployment))
+        },
+        async {
+            e.describe_volumes()
+                .set_filters(Some(f.clone()))
+                .send()
+                .await
+                .map_err(on("ec2:DescribeVolumes", deployment))
+        },
+    )?;
+    let mut out = Vec::new();
+    let s = |x: Option<&str>| x.unwrap_or_default().to_owned();
+    for v in vpcs.vpcs() {
+        out.push((
+            Kind::Vpc,
+            s(v.vpc_id()),
+            v.tags().to_vec(),
+            v.state().map(|x| x.as_str().to_owned()).unwrap_or_default(),
+        ));
+    }
+    for n in subnets.subnets() {
+        out.push((
+            Kind::Subnet,
+            s(n.subnet_id()),
+            n.tags().to_vec(),
+            n.state().map(|x| x.as_str().to_owned()).unwrap_or_default(),
+        ));
+    }
+    for g in igws.internet_gateways() {
+        let state = if g.attachments().is_empty() { "detached" } else { "attached" };
+        out.push((Kind::InternetGateway, s(g.internet_gateway_id()), g.tags().to_vec(), state.into()));
+    }
+    for n in nats.nat_gateways() {
+        let state = n.state().map(|x| x.as_str().to_owned()).unwrap_or_default();
+        if matches!(state.as_str(), "deleted" | "deleting" | "failed") {
+            continue;
+        }
+        out.push((Kind::NatGateway, s(n.nat_gateway_id()), n.tags().to_vec(), state));
+    }
+    let mut eip_ips = BTreeMap::new();
+    for a in eips.addresses() {
+        let state = if a.association_id().is_some() { "associated" } else { "allocated" };
+        if let Some(addr) = tags::get(a.tags(), tags::RESOURCE) {
+            eip_ips.insert(addr.to_owned(), s(a.public_ip()));
+        }
+        out.push((Kind::ElasticIp, s(a.allocation_id()), a.tags().to_vec(), state.into()));
+    }
+    for r in rtbs.route_tables() {
+        out.push((Kind::RouteTable, s(r.route_table_id()), r.tags().to_vec(), "available".into()));
+    }
+    for p in endpoints.vpc_endpoints() {
+        let state = p.state().map(|x| x.as_str().to_owned()).unwrap_or_default();
+        if matches!(state.to_ascii_lowercase().as_str(), "deleted" | "deleting") {
+            continue;
+        }
+        out.push((Kind::VpcEndpoint, s(p.vpc_endpoint_id()), p.tags().to_vec(), state));
+    }
+    for g in sgs.security_groups() {
+        out.push((Kind::SecurityGroup, s(g.group_id()), g.tags().to_vec(), "available".into()));
+    }
+    let mut bootstrap = None;
+    for i in instances.reservations().iter().flat_map(|r| r.instances()) {
+        let state = i.state().and_then(|x| x.name()).map(|x| x.as_str().to_owned()).unwrap_or_default();
+        if matches!(state.as_str(), "terminated" | "shutting-down") {
+            continue;
+        }
+        if tags::get(i.tags(), tags::RESOURCE) == Some(crate::plan::desired::HOST) {
+            bootstrap = tags::get(i.tags(), tags::BOOTSTRAP).map(str::to_owned);
+        }
+        out.push((Kind::Instance, s(i.instance_id()), i.tags().to_vec(), state));
+    }
+    for v in volumes.volumes() {
+        let state = v.state().map(|x| x.as_str().to_owned()).unwrap_or_default();
+        if matches!(state.as_str(), "deleting" | "deleted") {
+            continue;
+        }
+        out.push((Kind::Volume, s(v.volume_id()), v.tags().to_vec(), state));
+    }
+    Ok((out, eip_ips, bootstrap))
+}
+
+/// IAM: roles and profiles under `/gascale/<name>/`; a role or profile of
+/// our name outside that path is a conflict.
+async fn discover_iam(c: &Clients, names: &Names<'_>) -> Result<(Vec<Found>, Vec<String>)> {
+    let path = super::iam::path(names.deployment);
+    let roles = c.iam.list_roles().path_prefix(&path).send().await.map_err(|e| aws_error("iam:ListRoles", &path, e))?;
+    let profiles = c
+        .iam
+        .list_instance_profiles()
+        .path_prefix(&path)
+        .send()
+        .await
+        .map_err(|e| aws_error("iam:ListInstanceProfiles", &path, e))?;
+    let mut found = Vec::new();
+    let mut conflicts = Vec::new();
+    for (address, name) in &names.roles {
+        match roles.roles().iter().find(|r| r.role_name() == name) {
+            Some(_) => {
+                let tags = c
+                    .iam
+                    .list_role_tags()
+                    .role_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("iam:ListRoleTags", name, e))?;
+                let spec = tags
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == tags::SPEC)
+                    .map(|t| t.value().to_owned())
+                    .unwrap_or_default();
+                found.push(Found {
+                    address: address.to_string(),
+                    kind: Kind::IamRole,
+                    id: name.clone(),
+                    spec,
+                    state: "exists".into(),
+                });
+            }
+            None => {
+                if let Some(other) = super::iam::role_path(c, name).await? {
+                    conflicts
+                        .push(format!("IAM role {name} exists at path {other} and is not ours (gascale uses {path})"));
+                }
+            }
+        }
+    }
+    for (address, name) in &names.profiles {
+        match profiles.instance_profiles().iter().find(|p| p.instance_profile_name() == name) {
+            Some(p) => {
+                let roles: Vec<&str> = p.roles().iter().map(|r| r.role_name()).collect();
+                // Converged when it holds its role; the tag API for profiles
+                // is not relied on.
+                let spec = if roles.len() == 1 { format!("role:{}", roles[0]) } else { tags::PENDING.to_owned() };
+                found.push(Found {
+                    address: address.to_string(),
+                    kind: Kind::InstanceProfile,
+                    id: name.clone(),
+                    spec,
+                    state: "exists".into(),
+                });
+            }
+            None => {
+                if let Some(other) = super::iam::profile_path(c, name).await? {
+                    conflicts.push(format!(
+                        "IAM instance profile {name} exists at path {other} and is not ours (gascale uses {path})"
+                    ));
+                }
+            }
+        }
+    }
+    Ok((found, conflicts))
+}
+
+enum BucketFound {
+    Ours(Found),
+    Missing,
+    Untagged,
+    Conflict(String),
+}
+
+async fn discover_bucket(c: &Clients, names: &Names<'_>) -> Result<BucketFound> {
+    let b = names.bucket;
+    match c.s3.get_bucket_tagging().bucket(b).send().await {
+        Ok(out) => {
+            let get = |k: &str| out.tag_set().iter().find(|t| t.key() == k).map(|t| t.value().to_owned());
+            if get(tags::DEPLOYMENT).as_deref() == Some(names.deployment)
+                && get(tags::MANAGED_BY).as_deref() == Some(tags::MANAGER)
+            {
+                let spec = get(tags::SPEC).unwrap_or_default();
+                Ok(BucketFound::Ours(Found {
+                    address: crate::plan::desired::BUCKET.into(),
+                    kind: Kind::Bucket,
+                    id: b.into(),
+                    spec,
+                    state: "exists".into(),
+                }))
+            } else {
+                Ok(BucketFound::Conflict(format!(
+                    "S3 bucket {b} exists and is not ours (it lacks the tags of deployment {})",
+                    names.deployment
+                )))
+            }
+        }
+        Err(e) => match code(&e) {
+            Some("NoSuchBucket") => Ok(BucketFound::Missing),
+            Some("NoSuchTagSet") => Ok(BucketFound::Untagged),
+            Some("AccessDenied") | Some("AllAccessDisabled") => Ok(BucketFound::Conflict(format!(
+                "S3 bucket {b} exists in another account; set cache.bucket to another name"
+            ))),
+            _ => Err(aws_error("s3:GetBucketTagging", b, e)),
+        },
+    }
+}
+
+async fn availability_zones(c: &Clients) -> Result<Vec<String>> {
+    let out = c
+        .ec2
+        .describe_availability_zones()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("state").values("available").build())
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:DescribeAvailabilityZones", &c.region, e))?;
+    let mut zones: Vec<String> = out
+        .availability_zones()
+        .iter()
+        .filter(|z| z.zone_type().is_none_or(|t| t == "availability-zone"))
+        .filter_map(|z| z.zone_name().map(str::to_owned))
+        .collect();
+    zones.sort();
+    Ok(zones)
+}

@@ -1,0 +1,251 @@
+//! The GitLab host: its AMI, its data volume, the instance itself (IMDSv2,
+//! encrypted gp3 root, instance profile, user-data), its Elastic IP and the
+//! bootstrap status it publishes.
+
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, IamInstanceProfileSpecification,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceType, ResourceType, VolumeType,
+};
+use base64::Engine;
+
+use super::errors::{aws_error, code, is_propagation_code};
+use super::tags::{self, ec2_spec};
+use super::wait::{wait_for, Poll};
+use super::Clients;
+use crate::config::{Arch, Deployment};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+
+/// The device name the data volume is attached as; the bootstrap mounts it.
+pub const DATA_DEVICE: &str = "/dev/sdf";
+
+/// Amazon Linux 2023 from AWS's public SSM parameter, unless the config pins an AMI.
+pub async fn host_ami(c: &Clients, d: &Deployment) -> Result<String> {
+    if let Some(ami) = &d.gitlab.ami {
+        return Ok(ami.clone());
+    }
+    let arch = if d.gitlab.arch == Arch::Arm64 { "arm64" } else { "x86_64" };
+    let name = format!("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}");
+    let out = c.ssm.get_parameter().name(&name).send().await.map_err(|e| aws_error("ssm:GetParameter", &name, e))?;
+    out.parameter()
+        .and_then(|p| p.value())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Failed(format!("SSM parameter {name} has no value")))
+}
+
+pub async fn ensure_volume(
+    c: &Clients,
+    progress: &Progress,
+    az: &str,
+    size_gb: u32,
+    tags: &[(String, String)],
+    existing: Option<&str>,
+) -> Result<String> {
+    if let Some(id) = existing {
+        return Ok(id.to_owned());
+    }
+    let out = c
+        .ec2
+        .create_volume()
+        .availability_zone(az)
+        .size(size_gb as i32)
+        .volume_type(VolumeType::Gp3)
+        .encrypted(true)
+        .tag_specifications(ec2_spec(ResourceType::Volume, tags))
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:CreateVolume", az, e))?;
+    let id = out.volume_id().unwrap_or_default().to_owned();
+    wait_for(progress, &format!("data volume {id}"), Duration::from_secs(300), || async {
+        let out = c
+            .ec2
+            .describe_volumes()
+            .volume_ids(&id)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:DescribeVolumes", &id, e))?;
+        let state = out.volumes().first().and_then(|v| v.state()).map(|s| s.as_str().to_owned()).unwrap_or_default();
+        Ok(match state.as_str() {
+            "available" | "in-use" => Poll::Ready(()),
+            "error" | "deleting" | "deleted" => Poll::Failed(format!("state {state}")),
+            _ => Poll::Pending(state),
+        })
+    })
+    .await?;
+    Ok(id)
+}
+
+/// Everything RunInstances needs for the host.
+pub struct HostLaunch<'a> {
+    pub ami: String,
+    pub subnet: &'a str,
+    pub security_group: &'a str,
+    pub profile: &'a str,
+    pub user_data_gzip: Vec<u8>,
+    pub tags: &'a [(String, String)],
+    pub client_token: String,
+}
+
+/// Launches the host, retrying while IAM has not yet propagated its instance
+/// profile to EC2, and waits until it runs.
+pub async fn launch_host(
+    c: &Clients,
+    progress: &Progress,
+    d: &Deployment,
+    l: HostLaunch<'_>,
+    timeout: Duration,
+) -> Result<String> {
+    let root = BlockDeviceMapping::builder()
+        .device_name("/dev/xvda")
+        .ebs(
+            EbsBlockDevice::builder()
+                .volume_size(d.gitlab.root_volume_gb as i32)
+                .volume_type(VolumeType::Gp3)
+                .encrypted(true)
+                .delete_on_termination(true)
+                .build(),
+        )
+        .build();
+    let metadata = InstanceMetadataOptionsRequest::builder()
+        .http_tokens(HttpTokensState::Required)
+        .http_put_response_hop_limit(2)
+        .http_endpoint(InstanceMetadataEndpointState::Enabled)
+        .build();
+    let user_data = base64::engine::general_purpose::STANDARD.encode(&l.user_data_gzip);
+    // The root volume is the deployment's but no plan resource of its own: it
+    // goes with the instance.
+    let root_tags: Vec<(String, String)> =
+        l.tags.iter().filter(|(k, _)| k != tags::RESOURCE && k != tags::SPEC).cloned().collect();
+    let mut attempt = 0;
+    let id = loop {
+        attempt += 1;
+        let out = c
+            .ec2
+            .run_instances()
+            .image_id(&l.ami)
+            .instance_type(InstanceType::from(d.gitlab.instance_type.as_str()))
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(l.subnet)
+            .security_group_ids(l.security_group)
+            .iam_instance_profile(IamInstanceProfileSpecification::builder().name(l.profile).build())
+            .metadata_options(metadata.clone())
+            .block_device_mappings(root.clone())
+            .user_data(&user_data)
+            .client_token(&l.client_token)
+            .tag_specifications(ec2_spec(ResourceType::Instance, l.tags))
+            .tag_specifications(ec2_spec(ResourceType::Volume, &root_tags))
+            .send()
+            .await;
+        match out {
+            Ok(out) => break out.instances().first().and_then(|i| i.instance_id()).unwrap_or_default().to_owned(),
+            Err(e) => {
+                let message = e
+                    .as_service_error()
+                    .and_then(|s| aws_smithy_types::error::metadata::ProvideErrorMetadata::message(s))
+                    .unwrap_or("");
+                if attempt < 8 && code(&e).is_some_and(|code| is_propagation_code(code, message)) {
+                    progress.verbose(format!("instance profile {} not visible to EC2 yet; retrying", l.profile));
+                    tokio::time::sleep(Duration::from_secs(2u64.pow(attempt.min(4)))).await;
+                    continue;
+                }
+                return Err(aws_error("ec2:RunInstances", "the GitLab host", e));
+            }
+        }
+    };
+    wait_running(c, progress, &id, timeout).await?;
+    Ok(id)
+}
+
+pub async fn wait_running(c: &Clients, progress: &Progress, id: &str, timeout: Duration) -> Result<()> {
+    wait_for(progress, &format!("instance {id} to run"), timeout, || async {
+        let out = c
+            .ec2
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:DescribeInstances", id, e))?;
+        let instance = out.reservations().iter().flat_map(|r| r.instances()).next();
+        let state =
+            instance.and_then(|i| i.state()).and_then(|s| s.name()).map(|s| s.as_str().to_owned()).unwrap_or_default();
+        Ok(match state.as_str() {
+            "running" => Poll::Ready(()),
+            "terminated" | "shutting-down" | "stopping" | "stopped" => Poll::Failed(format!(
+                "state {state}: {}",
+                instance.and_then(|i| i.state_reason()).and_then(|r| r.message()).unwrap_or("no reason given")
+            )),
+            _ => Poll::Pending(state),
+        })
+    })
+    .await
+}
+
+/// Associates the EIP and attaches the data volume, skipping what is done.
+pub async fn attach_host_parts(c: &Clients, instance: &str, allocation: &str, volume: &str) -> Result<()> {
+    let addr = c
+        .ec2
+        .describe_addresses()
+        .allocation_ids(allocation)
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:DescribeAddresses", allocation, e))?;
+    if addr.addresses().first().and_then(|a| a.instance_id()) != Some(instance) {
+        c.ec2
+            .associate_address()
+            .allocation_id(allocation)
+            .instance_id(instance)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:AssociateAddress", allocation, e))?;
+    }
+    let vol = c
+        .ec2
+        .describe_volumes()
+        .volume_ids(volume)
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:DescribeVolumes", volume, e))?;
+    let attached = vol
+        .volumes()
+        .first()
+        .map(|v| v.attachments().iter().any(|a| a.instance_id() == Some(instance)))
+        .unwrap_or(false);
+    if !attached {
+        c.ec2
+            .attach_volume()
+            .volume_id(volume)
+            .instance_id(instance)
+            .device(DATA_DEVICE)
+            .send()
+            .await
+            .map_err(|e| aws_error("ec2:AttachVolume", volume, e))?;
+    }
+    Ok(())
+}
+
+/// The host's bootstrap status tag (`running:STEP`, `complete`, `failed:STEP`).
+pub async fn bootstrap_status(c: &Clients, instance: &str) -> Result<Option<String>> {
+    let out = c
+        .ec2
+        .describe_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:DescribeInstances", instance, e))?;
+    let i = out.reservations().iter().flat_map(|r| r.instances()).next();
+    Ok(i.and_then(|i| tags::get(i.tags(), tags::BOOTSTRAP)).map(str::to_owned))
+}
+
+/// EC2's public DNS name for an address, as instances inside the VPC resolve
+/// it (to the private address).
+pub fn public_dns(region: &str, ip: &str) -> String {
+    let dashed = ip.replace('.', "-");
+    if region == "us-east-1" {
+        format!("ec2-{dashed}.compute-1.amazonaws.com")
+    } else {
+        format!("ec2-{dashed}.{region}.compute.amazonaws.com")
+    }
+}

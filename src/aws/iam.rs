@@ -1,0 +1,304 @@
+//! IAM: the host and worker roles with their policies, and their instance
+//! profiles, all under the path `/gascale/<name>/` so they are found without
+//! the tagging API.
+
+use serde_json::json;
+
+use super::errors::{aws_error, code, is_already_exists_code};
+use super::Clients;
+use crate::config::Deployment;
+use crate::error::Result;
+use crate::plan::desired::{role_name, Role};
+
+pub const SSM_CORE: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
+const INLINE_POLICY: &str = "gascale";
+
+pub fn path(deployment: &str) -> String {
+    format!("/gascale/{deployment}/")
+}
+
+/// The path of a role of that name, if one exists anywhere.
+pub async fn role_path(c: &Clients, name: &str) -> Result<Option<String>> {
+    match c.iam.get_role().role_name(name).send().await {
+        Ok(out) => Ok(out.role().map(|r| r.path().to_owned())),
+        Err(e) if code(&e) == Some("NoSuchEntity") => Ok(None),
+        Err(e) => Err(aws_error("iam:GetRole", name, e)),
+    }
+}
+
+pub async fn profile_path(c: &Clients, name: &str) -> Result<Option<String>> {
+    match c.iam.get_instance_profile().instance_profile_name(name).send().await {
+        Ok(out) => Ok(out.instance_profile().map(|p| p.path().to_owned())),
+        Err(e) if code(&e) == Some("NoSuchEntity") => Ok(None),
+        Err(e) => Err(aws_error("iam:GetInstanceProfile", name, e)),
+    }
+}
+
+fn arn(account: &str, kind: &str, d: &Deployment, name: &str) -> String {
+    format!("arn:aws:iam::{account}:{kind}{}{name}", path(d.name()))
+}
+
+pub fn role_arn(account: &str, d: &Deployment, role: Role) -> String {
+    arn(account, "role", d, &role_name(d, role))
+}
+
+/// The host's inline policy: docker+machine's EC2 calls (destructive ones
+/// only on instances tagged with this deployment), passing the worker role
+/// and nothing else, and the cache bucket only.
+pub fn host_policy(d: &Deployment, account: &str, bucket: &str) -> serde_json::Value {
+    let own = json!({ "StringEquals": { "ec2:ResourceTag/gascale:deployment": d.name() } });
+    let mut statements = vec![
+        json!({
+            "Sid": "DockerMachineRead",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeKeyPairs",
+                "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeImages",
+                "ec2:DescribeSpotInstanceRequests", "ec2:DescribeSpotPriceHistory",
+                "ec2:DescribeAvailabilityZones", "ec2:DescribeVpcs", "ec2:DescribeTags"
+            ],
+            "Resource": "*"
+        }),
+        json!({
+            "Sid": "DockerMachineLaunch",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:RunInstances", "ec2:RequestSpotInstances", "ec2:CancelSpotInstanceRequests",
+                "ec2:CreateKeyPair", "ec2:ImportKeyPair", "ec2:DeleteKeyPair", "ec2:CreateTags"
+            ],
+            "Resource": "*"
+        }),
+        json!({
+            "Sid": "DockerMachineOwnInstances",
+            "Effect": "Allow",
+            "Action": ["ec2:TerminateInstances", "ec2:StopInstances", "ec2:StartInstances", "ec2:RebootInstances"],
+            "Resource": "*",
+            "Condition": own
+        }),
+        json!({
+            "Sid": "PassWorkerRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": role_arn(account, d, Role::Workers)
+        }),
+        json!({
+            "Sid": "RunnerCacheObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": format!("arn:aws:s3:::{bucket}/*")
+        }),
+        json!({
+            "Sid": "RunnerCacheBucket",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": format!("arn:aws:s3:::{bucket}")
+        }),
+    ];
+    if let Some(key) = &d.cache.kms_key {
+        statements.push(json!({
+            "Sid": "RunnerCacheKms",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": key
+        }));
+    }
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+fn trust_policy() -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{ "Effect": "Allow", "Principal": { "Service": "ec2.amazonaws.com" }, "Action": "sts:AssumeRole" }]
+    })
+    .to_string()
+}
+
+/// Creates the role if missing, then puts its policies; idempotent.
+pub async fn ensure_role(
+    c: &Clients,
+    d: &Deployment,
+    name: &str,
+    tags: &[(String, String)],
+    inline: Option<&serde_json::Value>,
+    exists: bool,
+) -> Result<String> {
+    if !exists {
+        let iam_tags: Vec<_> = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("key and value"))
+            .collect();
+        let created = c
+            .iam
+            .create_role()
+            .role_name(name)
+            .path(path(d.name()))
+            .assume_role_policy_document(trust_policy())
+            .description(format!("gascale deployment {}", d.name()))
+            .set_tags(Some(iam_tags))
+            .send()
+            .await;
+        if let Err(e) = created {
+            if !code(&e).is_some_and(is_already_exists_code) {
+                return Err(aws_error("iam:CreateRole", name, e));
+            }
+        }
+    }
+    c.iam
+        .attach_role_policy()
+        .role_name(name)
+        .policy_arn(SSM_CORE)
+        .send()
+        .await
+        .map_err(|e| aws_error("iam:AttachRolePolicy", name, e))?;
+    if let Some(doc) = inline {
+        c.iam
+            .put_role_policy()
+            .role_name(name)
+            .policy_name(INLINE_POLICY)
+            .policy_document(doc.to_string())
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:PutRolePolicy", name, e))?;
+    }
+    Ok(name.to_owned())
+}
+
+/// Records the converged fingerprint on the role.
+pub async fn tag_role_spec(c: &Clients, name: &str, spec: &str) -> Result<()> {
+    let tag = aws_sdk_iam::types::Tag::builder().key(super::tags::SPEC).value(spec).build().expect("key and value");
+    c.iam.tag_role().role_name(name).tags(tag).send().await.map_err(|e| aws_error("iam:TagRole", name, e))?;
+    Ok(())
+}
+
+/// Creates the instance profile if missing and puts the role in it.
+pub async fn ensure_profile(
+    c: &Clients,
+    d: &Deployment,
+    name: &str,
+    role: &str,
+    tags: &[(String, String)],
+    exists: bool,
+) -> Result<String> {
+    if !exists {
+        let iam_tags: Vec<_> = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("key and value"))
+            .collect();
+        let created = c
+            .iam
+            .create_instance_profile()
+            .instance_profile_name(name)
+            .path(path(d.name()))
+            .set_tags(Some(iam_tags))
+            .send()
+            .await;
+        if let Err(e) = created {
+            if !code(&e).is_some_and(is_already_exists_code) {
+                return Err(aws_error("iam:CreateInstanceProfile", name, e));
+            }
+        }
+    }
+    let added = c.iam.add_role_to_instance_profile().instance_profile_name(name).role_name(role).send().await;
+    if let Err(e) = added {
+        // LimitExceeded: the profile already holds a role (ours, by path).
+        if !matches!(code(&e), Some("LimitExceeded") | Some("EntityAlreadyExists")) {
+            return Err(aws_error("iam:AddRoleToInstanceProfile", name, e));
+        }
+    }
+    Ok(name.to_owned())
+}
+
+fn gone<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> bool {
+    code(e) == Some("NoSuchEntity")
+}
+
+/// Takes the role out of its profiles, removes its policies, deletes it.
+pub async fn delete_role(c: &Clients, name: &str) -> Result<()> {
+    let profiles = match c.iam.list_instance_profiles_for_role().role_name(name).send().await {
+        Ok(out) => out,
+        Err(e) if gone(&e) => return Ok(()),
+        Err(e) => return Err(aws_error("iam:ListInstanceProfilesForRole", name, e)),
+    };
+    for p in profiles.instance_profiles() {
+        let r = c
+            .iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(p.instance_profile_name())
+            .role_name(name)
+            .send()
+            .await;
+        if let Err(e) = r {
+            if !gone(&e) {
+                return Err(aws_error("iam:RemoveRoleFromInstanceProfile", name, e));
+            }
+        }
+    }
+    let attached = c
+        .iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("iam:ListAttachedRolePolicies", name, e))?;
+    for p in attached.attached_policies() {
+        if let Some(arn) = p.policy_arn() {
+            c.iam
+                .detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| aws_error("iam:DetachRolePolicy", name, e))?;
+        }
+    }
+    let inline = c
+        .iam
+        .list_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(|e| aws_error("iam:ListRolePolicies", name, e))?;
+    for p in inline.policy_names() {
+        c.iam
+            .delete_role_policy()
+            .role_name(name)
+            .policy_name(p)
+            .send()
+            .await
+            .map_err(|e| aws_error("iam:DeleteRolePolicy", name, e))?;
+    }
+    match c.iam.delete_role().role_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if gone(&e) => Ok(()),
+        Err(e) => Err(aws_error("iam:DeleteRole", name, e)),
+    }
+}
+
+pub async fn delete_profile(c: &Clients, name: &str) -> Result<()> {
+    let profile = match c.iam.get_instance_profile().instance_profile_name(name).send().await {
+        Ok(out) => out,
+        Err(e) if gone(&e) => return Ok(()),
+        Err(e) => return Err(aws_error("iam:GetInstanceProfile", name, e)),
+    };
+    for role in profile.instance_profile().map(|p| p.roles()).unwrap_or_default() {
+        let r = c
+            .iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(name)
+            .role_name(role.role_name())
+            .send()
+            .await;
+        if let Err(e) = r {
+            if !gone(&e) {
+                return Err(aws_error("iam:RemoveRoleFromInstanceProfile", name, e));
+            }
+        }
+    }
+    match c.iam.delete_instance_profile().instance_profile_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if gone(&e) => Ok(()),
+        Err(e) => Err(aws_error("iam:DeleteInstanceProfile", name, e)),
+    }
+}

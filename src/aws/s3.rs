@@ -1,0 +1,245 @@
+//! The runner-cache bucket: encrypted, private (public access block, owner
+//! enforced), TLS only, with the cache prefix and incomplete multipart
+//! uploads expiring by lifecycle.
+
+use aws_sdk_s3::types::{
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, CreateBucketConfiguration,
+    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, ObjectOwnership, OwnershipControls,
+    OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+};
+use serde_json::json;
+
+use super::errors::{aws_error, code, on};
+use super::Clients;
+use crate::config::{Cache, Sse};
+use crate::error::Result;
+
+/// Creates the bucket if missing and applies every setting; idempotent.
+pub async fn ensure_bucket(
+    c: &Clients,
+    name: &str,
+    cache: &Cache,
+    tags: &[(String, String)],
+    exists: bool,
+) -> Result<String> {
+    if !exists {
+        let mut create = c.s3.create_bucket().bucket(name);
+        if c.region != "us-east-1" {
+            let constraint = BucketLocationConstraint::from(c.region.as_str());
+            create = create.create_bucket_configuration(
+                CreateBucketConfiguration::builder().location_constraint(constraint).build(),
+            );
+        }
+        if let Err(e) = create.send().await {
+            if code(&e) != Some("BucketAlreadyOwnedByYou") {
+                return Err(aws_error("s3:CreateBucket", name, e));
+            }
+        }
+    }
+    // Ownership tags first: a bucket of ours must never look foreign.
+    put_tags(c, name, tags).await?;
+    c.s3.put_public_access_block()
+        .bucket(name)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(on("s3:PutPublicAccessBlock", name))?;
+    c.s3.put_bucket_ownership_controls()
+        .bucket(name)
+        .ownership_controls(
+            OwnershipControls::builder()
+                .rules(
+                    OwnershipControlsRule::builder()
+                        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                        .build()
+                        .expect("ownership"),
+                )
+                .build()
+                .expect("controls"),
+        )
+        .send()
+        .await
+        .map_err(on("s3:PutBucketOwnershipControls", name))?;
+    let default = match cache.sse {
+        Sse::Aes256 => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256),
+        Sse::Kms => ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::AwsKms)
+            .set_kms_master_key_id(cache.kms_key.clone()),
+    }
+    .build()
+    .expect("algorithm set");
+    c.s3.put_bucket_encryption()
+        .bucket(name)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(default)
+                        .bucket_key_enabled(true)
+                        .build(),
+                )
+                .build()
+                .expect("rules"),
+        )
+        .send()
+        .await
+        .map_err(on("s3:PutBucketEncryption", name))?;
+    c.s3.put_bucket_policy()
+        .bucket(name)
+        .policy(tls_only_policy(name))
+        .send()
+        .await
+        .map_err(on("s3:PutBucketPolicy", name))?;
+    let rules = vec![
+        LifecycleRule::builder()
+            .id("gascale-cache-expiry")
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix(&cache.prefix).build())
+            .expiration(LifecycleExpiration::builder().days(cache.expiration_days as i32).build())
+            .build()
+            .expect("rule"),
+        LifecycleRule::builder()
+            .id("gascale-abort-incomplete-uploads")
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix("").build())
+            .abort_incomplete_multipart_upload(
+                AbortIncompleteMultipartUpload::builder().days_after_initiation(1).build(),
+            )
+            .build()
+            .expect("rule"),
+    ];
+    c.s3.put_bucket_lifecycle_configuration()
+        .bucket(name)
+        .lifecycle_configuration(BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().expect("rules"))
+        .send()
+        .await
+        .map_err(on("s3:PutBucketLifecycleConfiguration", name))?;
+    Ok(name.to_owned())
+}
+
+/// Replaces the bucket's tags (S3 has no single-tag update).
+pub async fn put_tags(c: &Clients, name: &str, tags: &[(String, String)]) -> Result<()> {
+    let set: Vec<Tag> =
+        tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value")).collect();
+    c.s3.put_bucket_tagging()
+        .bucket(name)
+        .tagging(Tagging::builder().set_tag_set(Some(set)).build().expect("tag set"))
+        .send()
+        .await
+        .map_err(|e| aws_error("s3:PutBucketTagging", name, e))?;
+    Ok(())
+}
+
+pub fn tls_only_policy(bucket: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+            "Condition": { "Bool": { "aws:SecureTransport": "false" } }
+        }]
+    })
+    .to_string()
+}
+
+/// Empties the bucket completely — every object version, delete marker and
+/// multipart upload, paginated, deleted 1000 at a time — then deletes it.
+pub async fn delete_bucket(c: &Clients, progress: &crate::progress::Progress, name: &str) -> Result<()> {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let mut removed = 0usize;
+    let mut key_marker: Option<String> = None;
+    let mut version_marker: Option<String> = None;
+    loop {
+        let page = match c
+            .s3
+            .list_object_versions()
+            .bucket(name)
+            .set_key_marker(key_marker.clone())
+            .set_version_id_marker(version_marker.clone())
+            .send()
+            .await
+        {
+            Ok(p) => p,
+            Err(e) if code(&e) == Some("NoSuchBucket") => return Ok(()),
+            Err(e) => return Err(aws_error("s3:ListObjectVersions", name, e)),
+        };
+        let mut ids: Vec<ObjectIdentifier> = Vec::new();
+        for v in page.versions() {
+            ids.push(
+                ObjectIdentifier::builder()
+                    .set_key(v.key().map(str::to_owned))
+                    .set_version_id(v.version_id().map(str::to_owned))
+                    .build()
+                    .expect("key"),
+            );
+        }
+        for m in page.delete_markers() {
+            ids.push(
+                ObjectIdentifier::builder()
+                    .set_key(m.key().map(str::to_owned))
+                    .set_version_id(m.version_id().map(str::to_owned))
+                    .build()
+                    .expect("key"),
+            );
+        }
+        for chunk in ids.chunks(1000) {
+            c.s3.delete_objects()
+                .bucket(name)
+                .delete(Delete::builder().set_objects(Some(chunk.to_vec())).quiet(true).build().expect("objects"))
+                .send()
+                .await
+                .map_err(|e| aws_error("s3:DeleteObjects", name, e))?;
+            removed += chunk.len();
+        }
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
+    let mut upload_marker: (Option<String>, Option<String>) = (None, None);
+    loop {
+        let page =
+            c.s3.list_multipart_uploads()
+                .bucket(name)
+                .set_key_marker(upload_marker.0.clone())
+                .set_upload_id_marker(upload_marker.1.clone())
+                .send()
+                .await
+                .map_err(|e| aws_error("s3:ListMultipartUploads", name, e))?;
+        for u in page.uploads() {
+            if let (Some(key), Some(id)) = (u.key(), u.upload_id()) {
+                c.s3.abort_multipart_upload()
+                    .bucket(name)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("s3:AbortMultipartUpload", name, e))?;
+            }
+        }
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        upload_marker = (page.next_key_marker().map(str::to_owned), page.next_upload_id_marker().map(str::to_owned));
+    }
+    if removed > 0 {
+        progress.verbose(format!("emptied bucket {name}: {removed} object versions and markers"));
+    }
+    match c.s3.delete_bucket().bucket(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some("NoSuchBucket") => Ok(()),
+        Err(e) => Err(aws_error("s3:DeleteBucket", name, e)),
+    }
+}

@@ -1,0 +1,52 @@
+//! The tags that make a resource the deployment's: set at creation on every
+//! taggable resource, read back by discovery. `gascale:resource` names the
+//! resource's address in the plan; `gascale:spec` is the fingerprint of the
+//! settings it was converged to (`pending` until it is complete).
+
+use std::collections::BTreeMap;
+
+pub const DEPLOYMENT: &str = "gascale:deployment";
+pub const MANAGED_BY: &str = "gascale:managed-by";
+pub const MANAGER: &str = "gascale";
+pub const RESOURCE: &str = "gascale:resource";
+pub const SPEC: &str = "gascale:spec";
+pub const CREATED: &str = "gascale:created";
+pub const BOOTSTRAP: &str = "gascale:bootstrap";
+pub const PENDING: &str = "pending";
+
+/// Everything a new resource is tagged with, in a stable order.
+pub fn owned(deployment: &str, address: &str, user: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut tags: Vec<(String, String)> = user.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    tags.extend([
+        ("Name".to_owned(), format!("gascale-{deployment}-{}", address.replace('/', "-"))),
+        (DEPLOYMENT.to_owned(), deployment.to_owned()),
+        (MANAGED_BY.to_owned(), MANAGER.to_owned()),
+        (RESOURCE.to_owned(), address.to_owned()),
+        (SPEC.to_owned(), PENDING.to_owned()),
+        (CREATED.to_owned(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    ]);
+    tags
+}
+
+pub fn ec2_tags(tags: &[(String, String)]) -> Vec<aws_sdk_ec2::types::Tag> {
+    tags.iter().map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()).collect()
+}
+
+pub fn ec2_spec(
+    resource: aws_sdk_ec2::types::ResourceType,
+    tags: &[(String, String)],
+) -> aws_sdk_ec2::types::TagSpecification {
+    aws_sdk_ec2::types::TagSpecification::builder().resource_type(resource).set_tags(Some(ec2_tags(tags))).build()
+}
+
+/// EC2 filters selecting the deployment's resources.
+pub fn ec2_filters(deployment: &str) -> Vec<aws_sdk_ec2::types::Filter> {
+    vec![
+        aws_sdk_ec2::types::Filter::builder().name(format!("tag:{DEPLOYMENT}")).values(deployment).build(),
+        aws_sdk_ec2::types::Filter::builder().name(format!("tag:{MANAGED_BY}")).values(MANAGER).build(),
+    ]
+}
+
+pub fn get<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
+}

@@ -1,0 +1,56 @@
+//! What `plan`, `up` and `status` share: the deployment, AWS clients, who we
+//! are, the state file, and what exists — gathered in one place, once.
+
+use crate::aws::discover::{self, Inventory, Names};
+use crate::aws::{Clients, Identity};
+use crate::config::Deployment;
+use crate::error::Result;
+use crate::plan::{self, desired, Known, Plan};
+use crate::state::{State, StateStore};
+
+use super::Context;
+
+pub struct Session {
+    pub d: Deployment,
+    pub clients: Clients,
+    pub identity: Identity,
+    pub store: StateStore,
+    pub bucket: String,
+}
+
+impl Session {
+    pub async fn open(ctx: &Context) -> Result<Session> {
+        let (d, clients) = ctx.connect().await?;
+        let identity = clients.identity().await?;
+        let bucket = d.bucket_name(&identity.account, d.region());
+        let store = StateStore::new(&ctx.state_dir, d.name());
+        Ok(Session { d, clients, identity, store, bucket })
+    }
+
+    pub async fn discover(&self) -> Result<Inventory> {
+        let d = &self.d;
+        let names = Names {
+            deployment: d.name(),
+            bucket: &self.bucket,
+            roles: [
+                (desired::ROLE_HOST, desired::role_name(d, desired::Role::Host)),
+                (desired::ROLE_WORKER, desired::role_name(d, desired::Role::Workers)),
+            ],
+            profiles: [
+                (desired::PROFILE_HOST, format!("gascale-{}-host", d.name())),
+                (desired::PROFILE_WORKER, d.worker_profile_name()),
+            ],
+        };
+        discover::discover(&self.clients, &names).await
+    }
+
+    pub fn plan(&self, inventory: &Inventory, state: Option<&State>) -> Plan {
+        let known = Known { inventory, state, account: &self.identity.account, bucket: &self.bucket };
+        plan::build(&self.d, &known)
+    }
+
+    /// "account A as ARN in REGION": printed before any mutating call.
+    pub fn whoami(&self) -> String {
+        format!("account {}, caller {}, region {}", self.identity.account, self.identity.arn, self.identity.region)
+    }
+}

@@ -1,0 +1,172 @@
+//! `gascale up`: converge AWS to the config by executing the plan that
+//! `plan` prints, then wait for GitLab's bootstrap and print the outputs.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::session::Session;
+use super::Context;
+use crate::aws::ec2::{self, public_dns};
+use crate::aws::iam;
+use crate::aws::wait::{wait_for, Poll};
+use crate::cli::UpArgs;
+use crate::error::{exit, Error, Result};
+use crate::output::Report;
+use crate::plan::apply::{self, Env};
+use crate::plan::desired::{self, Role};
+use crate::plan::{Action, PlanReport};
+use crate::state::State;
+
+/// Steps started at once; AWS's own rate limits stay well clear of this.
+const PARALLELISM: usize = 8;
+
+pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
+    let session = Session::open(ctx).await?;
+    let _lock = if args.dry_run { None } else { Some(session.store.lock("up")?) };
+    let state = session.store.load()?;
+    let inventory = session.discover().await?;
+    let plan = session.plan(&inventory, state.as_ref());
+    if args.dry_run {
+        ctx.output.emit(&PlanReport::new(&plan))?;
+        return Ok(exit::OK);
+    }
+    let mut text = Vec::new();
+    plan.write_text(&mut text).map_err(Error::io("formatting the plan"))?;
+    ctx.progress.info(String::from_utf8_lossy(&text).trim_end());
+    if !plan.conflicts.is_empty() {
+        return Err(Error::Failed(format!(
+            "refusing to touch resources that are not ours:\n  {}",
+            plan.conflicts.join("\n  ")
+        )));
+    }
+    if plan.steps.iter().any(|s| s.action == Action::Replace) && !args.allow_host_replacement {
+        return Err(Error::Failed(format!(
+            "the GitLab host would have to be replaced: {}. Its data volume is kept; re-run with --allow-host-replacement to do it",
+            crate::plan::host_replacement_reason()
+        )));
+    }
+    let d = session.d.clone();
+    let ids: BTreeMap<String, String> = inventory.found.values().map(|f| (f.address.clone(), f.id.clone())).collect();
+    let base = state.unwrap_or_else(|| State::new(d.name(), d.region(), &session.identity.account));
+    let env = Arc::new(Env::new(
+        session.clients.clone(),
+        d.clone(),
+        ctx.progress.clone(),
+        session.identity.account.clone(),
+        inventory.availability_zones.clone(),
+        ctx.timeout,
+        args.allow_host_replacement,
+        ids,
+        inventory.eip_ips.clone(),
+        base,
+        session.store.clone(),
+    ));
+    if plan.has_changes() {
+        ctx.progress.info(format!("acting as {}", session.whoami()));
+        apply::apply(env.clone(), &plan, PARALLELISM).await?;
+        ctx.progress.info(format!("state saved to {}", session.store.path().display()));
+    } else {
+        ctx.progress.info("no changes: the deployment matches the config");
+        session.store.save(&env.state())?;
+    }
+    let outputs = outputs(&session, &env);
+    let host = outputs.host_instance_id.clone();
+    let bootstrap = match (args.no_wait, host) {
+        (true, _) | (_, None) => None,
+        (false, Some(host)) => Some(wait_bootstrap(ctx, &session, &host, ctx.timeout).await?),
+    };
+    ctx.output.emit(&Outputs { bootstrap, ..outputs })?;
+    Ok(exit::OK)
+}
+
+/// Waits for the host's `gascale:bootstrap` tag to read `complete`; a
+/// `failed:STEP` ends the wait with the step's name.
+async fn wait_bootstrap(ctx: &Context, session: &Session, host: &str, timeout: Duration) -> Result<String> {
+    let c = &session.clients;
+    wait_for(&ctx.progress, &format!("GitLab on {host} to finish its bootstrap"), timeout, || async {
+        Ok(match ec2::bootstrap_status(c, host).await?.as_deref() {
+            Some("complete") => Poll::Ready("complete".to_owned()),
+            Some(failed) if failed.starts_with("failed:") => Poll::Failed(format!(
+                "the bootstrap failed at step {}; see /var/log/gascale-bootstrap.log on the host (gascale exec -- tail -n 100 /var/log/gascale-bootstrap.log)",
+                &failed["failed:".len()..]
+            )),
+            Some(running) => Poll::Pending(running.to_owned()),
+            None => Poll::Pending("not started".to_owned()),
+        })
+    })
+    .await
+}
+
+/// What a user needs after `up`: where GitLab is and what was created.
+#[derive(Debug, Serialize)]
+pub struct Outputs {
+    pub deployment: String,
+    pub region: String,
+    pub gitlab_url: Option<String>,
+    pub host_instance_id: Option<String>,
+    pub elastic_ip: Option<String>,
+    pub vpc_id: Option<String>,
+    pub public_subnet_ids: Vec<String>,
+    pub private_subnet_ids: Vec<String>,
+    pub host_security_group_id: Option<String>,
+    pub worker_security_group_id: Option<String>,
+    pub bucket: String,
+    pub host_role_arn: String,
+    pub worker_role_arn: String,
+    pub state_file: String,
+    /// `complete` once GitLab and the runner are up; absent with `--no-wait`.
+    pub bootstrap: Option<String>,
+}
+
+fn outputs(session: &Session, env: &Env) -> Outputs {
+    let d = &session.d;
+    let ids = env.ids.lock().expect("ids lock").clone();
+    let eips = env.eip_ips.lock().expect("eip lock").clone();
+    let get = |a: &str| ids.get(a).cloned();
+    let ip = eips.get(desired::HOST_EIP).cloned();
+    let url = match (&d.gitlab.domain, &ip) {
+        (Some(domain), _) => Some(format!("https://{domain}")),
+        (None, Some(ip)) => Some(format!("http://{}", public_dns(d.region(), ip))),
+        _ => None,
+    };
+    let azs = d.network.azs as usize;
+    Outputs {
+        deployment: d.name().into(),
+        region: d.region().into(),
+        gitlab_url: url,
+        host_instance_id: get(desired::HOST),
+        elastic_ip: ip,
+        vpc_id: get(desired::VPC),
+        public_subnet_ids: (0..azs).filter_map(|i| get(&desired::public_subnet(i))).collect(),
+        private_subnet_ids: (0..azs).filter_map(|i| get(&desired::private_subnet(i))).collect(),
+        host_security_group_id: get(desired::SG_HOST),
+        worker_security_group_id: get(desired::SG_WORKERS),
+        bucket: session.bucket.clone(),
+        host_role_arn: iam::role_arn(&session.identity.account, d, Role::Host),
+        worker_role_arn: iam::role_arn(&session.identity.account, d, Role::Workers),
+        state_file: session.store.path().display().to_string(),
+        bootstrap: None,
+    }
+}
+
+impl Report for Outputs {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        writeln!(out, "gitlab_url               = {}", opt(&self.gitlab_url))?;
+        writeln!(out, "host_instance_id         = {}", opt(&self.host_instance_id))?;
+        writeln!(out, "elastic_ip               = {}", opt(&self.elastic_ip))?;
+        writeln!(out, "vpc_id                   = {}", opt(&self.vpc_id))?;
+        writeln!(out, "public_subnet_ids        = {}", self.public_subnet_ids.join(","))?;
+        writeln!(out, "private_subnet_ids       = {}", self.private_subnet_ids.join(","))?;
+        writeln!(out, "host_security_group_id   = {}", opt(&self.host_security_group_id))?;
+        writeln!(out, "worker_security_group_id = {}", opt(&self.worker_security_group_id))?;
+        writeln!(out, "bucket                   = {}", self.bucket)?;
+        writeln!(out, "host_role_arn            = {}", self.host_role_arn)?;
+        writeln!(out, "worker_role_arn          = {}", self.worker_role_arn)?;
+        writeln!(out, "bootstrap                = {}", opt(&self.bootstrap))
+    }
+}

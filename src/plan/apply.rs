@@ -1,0 +1,166 @@
+//! The executor: runs a plan's steps concurrently in dependency order
+//! (bounded parallelism), records each created resource in the state file
+//! as soon as it exists, and stops starting new steps at the first failure
+//! while letting the running ones finish — so what exists is always on disk.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use super::{ensure, Action, Plan, Step};
+use crate::aws::Clients;
+use crate::config::Deployment;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::state::{State, StateStore};
+
+/// What every step may read and record.
+pub struct Env {
+    pub clients: Clients,
+    pub d: Deployment,
+    pub progress: Progress,
+    pub account: String,
+    pub azs: Vec<String>,
+    pub timeout: Duration,
+    pub allow_host_replacement: bool,
+    /// Address → ID of everything that exists so far.
+    pub ids: Mutex<BTreeMap<String, String>>,
+    /// EIP address → public IP.
+    pub eip_ips: Mutex<BTreeMap<String, String>>,
+    state: Mutex<State>,
+    store: StateStore,
+}
+
+impl Env {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        clients: Clients,
+        d: Deployment,
+        progress: Progress,
+        account: String,
+        azs: Vec<String>,
+        timeout: Duration,
+        allow_host_replacement: bool,
+        ids: BTreeMap<String, String>,
+        eip_ips: BTreeMap<String, String>,
+        state: State,
+        store: StateStore,
+    ) -> Env {
+        Env {
+            clients,
+            d,
+            progress,
+            account,
+            azs,
+            timeout,
+            allow_host_replacement,
+            ids: Mutex::new(ids),
+            eip_ips: Mutex::new(eip_ips),
+            state: Mutex::new(state),
+            store,
+        }
+    }
+
+    pub fn id(&self, address: &str) -> Result<String> {
+        self.ids
+            .lock()
+            .expect("ids lock")
+            .get(address)
+            .cloned()
+            .ok_or_else(|| Error::Failed(format!("{address} does not exist yet (dependency missing)")))
+    }
+
+    /// Records a resource: in memory for later steps, and on disk.
+    pub fn record(&self, address: &str, id: &str) -> Result<()> {
+        self.ids.lock().expect("ids lock").insert(address.to_owned(), id.to_owned());
+        let mut state = self.state.lock().expect("state lock");
+        state.resources.insert(address.to_owned(), id.to_owned());
+        self.store.save(&state)
+    }
+
+    pub fn forget(&self, address: &str) -> Result<()> {
+        let mut state = self.state.lock().expect("state lock");
+        state.resources.remove(address);
+        self.store.save(&state)
+    }
+
+    pub fn state(&self) -> State {
+        self.state.lock().expect("state lock").clone()
+    }
+}
+
+/// Runs every step that is not `Keep`; returns the addresses it changed.
+pub async fn apply(env: Arc<Env>, plan: &Plan, parallelism: usize) -> Result<Vec<String>> {
+    let mut done: BTreeSet<String> =
+        plan.steps.iter().filter(|s| s.action == Action::Keep).map(|s| s.address.clone()).collect();
+    for s in plan.steps.iter().filter(|s| s.action == Action::Keep) {
+        if let Some(id) = &s.id {
+            env.record(&s.address, id)?;
+        }
+    }
+    let mut waiting: Vec<&Step> =
+        plan.steps.iter().filter(|s| !matches!(s.action, Action::Keep | Action::Delete)).collect();
+    let mut running: JoinSet<(String, Result<String>)> = JoinSet::new();
+    let mut changed = Vec::new();
+    let mut failure: Option<Error> = None;
+    loop {
+        if failure.is_none() {
+            let (ready, rest): (Vec<&Step>, Vec<&Step>) =
+                waiting.into_iter().partition(|s| s.deps.iter().all(|d| done.contains(d) || plan.step(d).is_none()));
+            waiting = rest;
+            let mut ready = ready.into_iter();
+            while running.len() < parallelism.max(1) {
+                let Some(step) = ready.next() else { break };
+                let (env, step) = (env.clone(), step.clone());
+                running.spawn(async move {
+                    let address = step.address.clone();
+                    (address, ensure::run(&env, &step).await)
+                });
+            }
+            waiting.extend(ready);
+        }
+        let Some(joined) = running.join_next().await else { break };
+        let (address, result) = joined.map_err(|e| Error::Failed(format!("a step panicked: {e}")))?;
+        match result {
+            Ok(id) => {
+                env.record(&address, &id)?;
+                env.progress.info(format!("{} {address}  {id}", plan.step(&address).map_or("", |s| verb(s.action))));
+                done.insert(address.clone());
+                changed.push(address);
+            }
+            Err(e) => {
+                env.progress.error(format!("{address}: {e}"));
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if !waiting.is_empty() {
+        let stuck: Vec<&str> = waiting.iter().map(|s| s.address.as_str()).collect();
+        return Err(Error::Failed(format!("steps whose dependencies never completed: {}", stuck.join(", "))));
+    }
+    for step in plan.steps.iter().filter(|s| s.action == Action::Delete) {
+        ensure::delete(&env, step).await?;
+        if env.ids.lock().expect("ids lock").get(&step.address) == step.id.as_ref() {
+            env.ids.lock().expect("ids lock").remove(&step.address);
+            env.forget(&step.address)?;
+        }
+        env.progress.info(format!("deleted {}  {}", step.address, step.id.as_deref().unwrap_or("")));
+        changed.push(step.address.clone());
+    }
+    Ok(changed)
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Create => "created",
+        Action::Update => "updated",
+        Action::Replace => "replaced",
+        Action::Keep => "kept",
+        Action::Delete => "deleted",
+    }
+}

@@ -1,0 +1,225 @@
+//! What the config asks for: every resource of the deployment with its
+//! address, its dependencies and a fingerprint of its desired settings.
+//! Addresses are stable names (`subnet/private-1`) carried as the tag
+//! `gascale:resource`, so discovery maps what exists back to them.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::Deployment;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Vpc,
+    Subnet,
+    InternetGateway,
+    ElasticIp,
+    NatGateway,
+    RouteTable,
+    VpcEndpoint,
+    SecurityGroup,
+    IamRole,
+    InstanceProfile,
+    Bucket,
+    Volume,
+    Instance,
+}
+
+/// The role a security group, IAM role or EIP plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Host,
+    Workers,
+}
+
+/// A resource's desired settings: what `ensure_*` needs to create it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Spec {
+    Vpc { cidr: String },
+    Subnet { cidr: String, az_index: usize, public: bool },
+    InternetGateway,
+    ElasticIp,
+    NatGateway,
+    RouteTable { public: bool, subnets: Vec<String> },
+    VpcEndpoint,
+    SecurityGroup { role: Role, name: String, allow_cidrs: Vec<String> },
+    IamRole { role: Role, name: String },
+    InstanceProfile { role: Role, name: String },
+    Bucket { name: String },
+    Volume { size_gb: u32 },
+    Instance,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Desired {
+    pub address: String,
+    pub kind: Kind,
+    pub deps: Vec<String>,
+    pub spec: Spec,
+}
+
+impl Desired {
+    fn new(address: impl Into<String>, kind: Kind, deps: &[&str], spec: Spec) -> Desired {
+        Desired { address: address.into(), kind, deps: deps.iter().map(|s| s.to_string()).collect(), spec }
+    }
+
+    /// A short hash of the desired settings, stored as the `gascale:spec` tag
+    /// once the resource is fully converged.
+    pub fn fingerprint(&self, extra: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(&self.spec).expect("spec serializes"));
+        h.update(extra.as_bytes());
+        h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+pub const VPC: &str = "vpc";
+pub const IGW: &str = "igw";
+pub const NAT_EIP: &str = "eip/nat";
+pub const NAT: &str = "nat";
+pub const RTB_PUBLIC: &str = "rtb/public";
+pub const RTB_PRIVATE: &str = "rtb/private";
+pub const S3_ENDPOINT: &str = "endpoint/s3";
+pub const SG_HOST: &str = "sg/host";
+pub const SG_WORKERS: &str = "sg/workers";
+pub const ROLE_HOST: &str = "iam/role/host";
+pub const ROLE_WORKER: &str = "iam/role/worker";
+pub const PROFILE_HOST: &str = "iam/profile/host";
+pub const PROFILE_WORKER: &str = "iam/profile/worker";
+pub const BUCKET: &str = "bucket";
+pub const HOST_EIP: &str = "eip/host";
+pub const DATA_VOLUME: &str = "volume/data";
+pub const HOST: &str = "instance/host";
+
+pub fn public_subnet(i: usize) -> String {
+    format!("subnet/public-{i}")
+}
+
+pub fn private_subnet(i: usize) -> String {
+    format!("subnet/private-{i}")
+}
+
+/// The private subnet workers launch in (public without NAT).
+pub fn worker_subnet(d: &Deployment) -> String {
+    if d.network.nat {
+        private_subnet(0)
+    } else {
+        public_subnet(0)
+    }
+}
+
+pub fn role_name(d: &Deployment, role: Role) -> String {
+    match role {
+        Role::Host => format!("gascale-{}-host", d.name()),
+        Role::Workers => format!("gascale-{}-worker", d.name()),
+    }
+}
+
+pub fn host_sg_name(d: &Deployment) -> String {
+    format!("gascale-{}-host", d.name())
+}
+
+/// Every resource `up` creates for this deployment, dependencies first.
+pub fn desired(d: &Deployment, bucket: &str) -> Vec<Desired> {
+    let (public, private) = d.subnet_blocks();
+    let mut out = vec![Desired::new(VPC, Kind::Vpc, &[], Spec::Vpc { cidr: d.network.cidr.to_string() })];
+    for (i, c) in public.iter().enumerate() {
+        let spec = Spec::Subnet { cidr: c.to_string(), az_index: i, public: true };
+        out.push(Desired::new(public_subnet(i), Kind::Subnet, &[VPC], spec));
+    }
+    for (i, c) in private.iter().enumerate() {
+        let spec = Spec::Subnet { cidr: c.to_string(), az_index: i, public: false };
+        out.push(Desired::new(private_subnet(i), Kind::Subnet, &[VPC], spec));
+    }
+    out.push(Desired::new(IGW, Kind::InternetGateway, &[VPC], Spec::InternetGateway));
+    let public_subnets: Vec<String> = (0..public.len()).map(public_subnet).collect();
+    let private_subnets: Vec<String> = (0..private.len()).map(private_subnet).collect();
+    let mut public_deps: Vec<&str> = vec![VPC, IGW];
+    public_deps.extend(public_subnets.iter().map(String::as_str));
+    out.push(Desired::new(
+        RTB_PUBLIC,
+        Kind::RouteTable,
+        &public_deps,
+        Spec::RouteTable { public: true, subnets: public_subnets.clone() },
+    ));
+    let mut private_deps: Vec<&str> = vec![VPC];
+    if d.network.nat {
+        let subnet0 = public_subnet(0);
+        out.push(Desired::new(NAT_EIP, Kind::ElasticIp, &[], Spec::ElasticIp));
+        out.push(Desired::new(NAT, Kind::NatGateway, &[NAT_EIP, &subnet0, IGW], Spec::NatGateway));
+        private_deps.push(NAT);
+    } else {
+        private_deps.push(IGW);
+    }
+    private_deps.extend(private_subnets.iter().map(String::as_str));
+    out.push(Desired::new(
+        RTB_PRIVATE,
+        Kind::RouteTable,
+        &private_deps,
+        Spec::RouteTable { public: false, subnets: private_subnets.clone() },
+    ));
+    out.push(Desired::new(S3_ENDPOINT, Kind::VpcEndpoint, &[VPC, RTB_PUBLIC, RTB_PRIVATE], Spec::VpcEndpoint));
+    let allow: Vec<String> = d.network.allow_cidrs.iter().map(|c| c.to_string()).collect();
+    out.push(Desired::new(
+        SG_HOST,
+        Kind::SecurityGroup,
+        &[VPC],
+        Spec::SecurityGroup { role: Role::Host, name: host_sg_name(d), allow_cidrs: allow },
+    ));
+    out.push(Desired::new(
+        SG_WORKERS,
+        Kind::SecurityGroup,
+        &[VPC, SG_HOST],
+        Spec::SecurityGroup { role: Role::Workers, name: d.worker_sg_name(), allow_cidrs: Vec::new() },
+    ));
+    out.push(Desired::new(
+        ROLE_WORKER,
+        Kind::IamRole,
+        &[],
+        Spec::IamRole { role: Role::Workers, name: role_name(d, Role::Workers) },
+    ));
+    out.push(Desired::new(
+        PROFILE_WORKER,
+        Kind::InstanceProfile,
+        &[ROLE_WORKER],
+        Spec::InstanceProfile { role: Role::Workers, name: d.worker_profile_name() },
+    ));
+    out.push(Desired::new(
+        ROLE_HOST,
+        Kind::IamRole,
+        &[ROLE_WORKER],
+        Spec::IamRole { role: Role::Host, name: role_name(d, Role::Host) },
+    ));
+    out.push(Desired::new(
+        PROFILE_HOST,
+        Kind::InstanceProfile,
+        &[ROLE_HOST],
+        Spec::InstanceProfile { role: Role::Host, name: format!("gascale-{}-host", d.name()) },
+    ));
+    out.push(Desired::new(BUCKET, Kind::Bucket, &[], Spec::Bucket { name: bucket.to_owned() }));
+    out.push(Desired::new(HOST_EIP, Kind::ElasticIp, &[], Spec::ElasticIp));
+    let public0 = public_subnet(0);
+    out.push(Desired::new(DATA_VOLUME, Kind::Volume, &[&public0], Spec::Volume { size_gb: d.gitlab.data_volume_gb }));
+    let worker_subnet = worker_subnet(d);
+    out.push(Desired::new(
+        HOST,
+        Kind::Instance,
+        &[
+            &public0,
+            &worker_subnet,
+            RTB_PUBLIC,
+            SG_HOST,
+            SG_WORKERS,
+            PROFILE_HOST,
+            PROFILE_WORKER,
+            BUCKET,
+            HOST_EIP,
+            DATA_VOLUME,
+        ],
+        Spec::Instance,
+    ));
+    out
+}

@@ -1,0 +1,86 @@
+//! The plan as people read it (`+ create`, `~ change`, `= keep`, `-/+
+//! replace`, `- delete`, then `Plan: N to add, M to change, K to destroy.`)
+//! and as JSON.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::{Action, Plan};
+use crate::output::Report;
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Keep => "=",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Plan {
+    /// Replacements count as one to add and one to destroy, like Terraform.
+    pub fn summary(&self) -> Summary {
+        let replace = self.count(Action::Replace);
+        Summary {
+            add: self.count(Action::Create) + replace,
+            change: self.count(Action::Update),
+            destroy: self.count(Action::Delete) + replace,
+        }
+    }
+
+    pub fn summary_line(&self) -> String {
+        let s = self.summary();
+        format!("Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy)
+    }
+
+    /// The text form, also used by `up` for its log on stderr.
+    pub fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "deployment {} in {} (account {}):", self.deployment, self.region, self.account)?;
+        let width = self.steps.iter().map(|s| s.address.len()).max().unwrap_or(0);
+        for s in &self.steps {
+            let mut line = format!("  {:>3} {:<width$}", s.action.symbol(), s.address);
+            if let Some(id) = &s.id {
+                line.push_str(&format!("  {id}"));
+            }
+            if let Some(reason) = &s.reason {
+                line.push_str(&format!("  ({reason})"));
+            }
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        for c in &self.conflicts {
+            writeln!(out, "  ! {c}")?;
+        }
+        writeln!(out, "{}", self.summary_line())
+    }
+}
+
+/// The plan with its summary counts, as `plan` prints it.
+#[derive(Serialize)]
+pub struct PlanReport<'a> {
+    #[serde(flatten)]
+    pub plan: &'a Plan,
+    pub summary: Summary,
+}
+
+impl<'a> PlanReport<'a> {
+    pub fn new(plan: &'a Plan) -> PlanReport<'a> {
+        PlanReport { plan, summary: plan.summary() }
+    }
+}
+
+impl Report for PlanReport<'_> {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.plan.write_text(out)
+    }
+}

@@ -1,0 +1,163 @@
+//! One step of a plan, carried out: the dispatch from a resource's desired
+//! spec to the `aws::*` function that creates or converges it, and from a
+//! delete step to `aws::delete`.
+
+use sha2::{Digest, Sha256};
+
+use super::apply::Env;
+use super::desired::{self, role_name, Role, Spec};
+use super::{host_fingerprint, host_inputs, Action, Step};
+use crate::aws::network::{self, RouteTarget, Source};
+use crate::aws::{delete as aws_delete, ec2, iam, s3, tags};
+use crate::error::{Error, Result};
+use crate::render;
+
+/// Creates or converges the step's resource; returns its ID.
+pub async fn run(env: &Env, step: &Step) -> Result<String> {
+    let (c, d) = (&env.clients, &env.d);
+    let want = step.desired.as_ref().ok_or_else(|| Error::Failed(format!("{}: no desired settings", step.address)))?;
+    let tags = tags::owned(d.name(), &step.address, &d.metadata.tags);
+    let existing = step.id.as_deref();
+    let id = match &want.spec {
+        Spec::Vpc { cidr } => network::ensure_vpc(c, cidr, &tags, existing).await?,
+        Spec::Subnet { cidr, az_index, .. } => {
+            let az = env.azs.get(*az_index).ok_or_else(|| {
+                Error::Failed(format!(
+                    "{}: the region has only {} available zones (network.azs)",
+                    step.address,
+                    env.azs.len()
+                ))
+            })?;
+            network::ensure_subnet(c, &env.id(desired::VPC)?, cidr, az, &tags, existing).await?
+        }
+        Spec::InternetGateway => network::ensure_internet_gateway(c, &env.id(desired::VPC)?, &tags, existing).await?,
+        Spec::ElasticIp => {
+            let ip = env.eip_ips.lock().expect("eip lock").get(&step.address).cloned();
+            let known = existing.zip(ip.as_deref());
+            let (id, ip) = network::ensure_elastic_ip(c, &tags, known).await?;
+            env.eip_ips.lock().expect("eip lock").insert(step.address.clone(), ip);
+            id
+        }
+        Spec::NatGateway => {
+            let (subnet, eip) = (env.id(&desired::public_subnet(0))?, env.id(desired::NAT_EIP)?);
+            network::ensure_nat_gateway(c, &env.progress, &subnet, &eip, &tags, existing, env.timeout).await?
+        }
+        Spec::RouteTable { public, subnets } => {
+            let subnet_ids = subnets.iter().map(|s| env.id(s)).collect::<Result<Vec<_>>>()?;
+            let via_nat = !public && d.network.nat;
+            let target_id = env.id(if via_nat { desired::NAT } else { desired::IGW })?;
+            let target = if via_nat { RouteTarget::Nat(&target_id) } else { RouteTarget::Gateway(&target_id) };
+            network::ensure_route_table(c, &env.id(desired::VPC)?, target, &subnet_ids, &tags, existing).await?
+        }
+        Spec::VpcEndpoint => {
+            let tables = vec![env.id(desired::RTB_PUBLIC)?, env.id(desired::RTB_PRIVATE)?];
+            network::ensure_s3_endpoint(c, &env.id(desired::VPC)?, &tables, &tags, existing).await?
+        }
+        Spec::SecurityGroup { role, name, allow_cidrs } => {
+            let vpc = env.id(desired::VPC)?;
+            let description = match role {
+                Role::Host => format!("gascale {}: GitLab host, HTTP(S) from allowed networks and workers", d.name()),
+                Role::Workers => format!("gascale {}: runner workers, SSH and Docker from the host only", d.name()),
+            };
+            let id = network::ensure_security_group(c, &vpc, name, &description, &tags, existing).await?;
+            match role {
+                Role::Host => {
+                    let want: Vec<(i32, Source)> = allow_cidrs
+                        .iter()
+                        .flat_map(|cidr| [80, 443].map(|p| (p, Source::Cidr(cidr.clone()))))
+                        .collect();
+                    network::converge_ingress(c, &id, &want, false).await?;
+                }
+                Role::Workers => {
+                    let host = env.id(desired::SG_HOST)?;
+                    let from_host = [(22, Source::Group(host.clone())), (2376, Source::Group(host.clone()))];
+                    network::converge_ingress(c, &id, &from_host, true).await?;
+                    let from_workers = [(80, Source::Group(id.clone())), (443, Source::Group(id.clone()))];
+                    network::converge_ingress(c, &host, &from_workers, true).await?;
+                }
+            }
+            id
+        }
+        Spec::IamRole { role, name } => {
+            let bucket = d.bucket_name(&env.account, d.region());
+            let inline = (*role == Role::Host).then(|| iam::host_policy(d, &env.account, &bucket));
+            iam::ensure_role(c, d, name, &tags, inline.as_ref(), existing.is_some()).await?;
+            iam::tag_role_spec(c, name, &step.fingerprint).await?;
+            return Ok(name.clone());
+        }
+        Spec::InstanceProfile { role, name } => {
+            return iam::ensure_profile(c, d, name, &role_name(d, *role), &tags, existing.is_some()).await;
+        }
+        Spec::Bucket { name } => {
+            s3::ensure_bucket(c, name, &d.cache, &tags, existing.is_some()).await?;
+            let mut done = tags.clone();
+            done.iter_mut().filter(|(k, _)| k == tags::SPEC).for_each(|(_, v)| *v = step.fingerprint.clone());
+            s3::put_tags(c, name, &done).await?;
+            return Ok(name.clone());
+        }
+        Spec::Volume { size_gb } => {
+            let az = env.azs.first().ok_or_else(|| Error::Failed("the region has no available zone".into()))?;
+            ec2::ensure_volume(c, &env.progress, az, *size_gb, &tags, existing).await?
+        }
+        Spec::Instance => return host(env, step, &tags).await,
+    };
+    network::set_spec(c, &id, &step.fingerprint).await?;
+    Ok(id)
+}
+
+/// The GitLab host: launched (or, when allowed, replaced), then its EIP and
+/// data volume attached, then marked converged.
+async fn host(env: &Env, step: &Step, tags: &[(String, String)]) -> Result<String> {
+    let (c, d) = (&env.clients, &env.d);
+    let ids = env.ids.lock().expect("ids lock").clone();
+    let eips = env.eip_ips.lock().expect("eip lock").clone();
+    let inputs = host_inputs(d, &env.account, &ids, &eips, &env.azs)
+        .ok_or_else(|| Error::Failed("the host's inputs (VPC, subnets, EIP) do not all exist".into()))?;
+    let fingerprint = host_fingerprint(d, &inputs, &ids);
+    let id = match (step.action, step.id.as_deref()) {
+        (Action::Replace, Some(old)) => {
+            if !env.allow_host_replacement {
+                return Err(Error::Failed(format!("{}: {}", step.address, super::host::REPLACEMENT_REASON)));
+            }
+            aws_delete::delete(c, &env.progress, step.kind, old, env.timeout).await?;
+            launch(env, &inputs, &fingerprint, tags).await?
+        }
+        (_, Some(existing)) => existing.to_owned(),
+        (_, None) => launch(env, &inputs, &fingerprint, tags).await?,
+    };
+    env.record(&step.address, &id)?;
+    ec2::attach_host_parts(c, &id, &env.id(desired::HOST_EIP)?, &env.id(desired::DATA_VOLUME)?).await?;
+    network::set_spec(c, &id, &fingerprint).await?;
+    Ok(id)
+}
+
+async fn launch(
+    env: &Env,
+    inputs: &render::HostInputs,
+    fingerprint: &str,
+    tags: &[(String, String)],
+) -> Result<String> {
+    let (c, d) = (&env.clients, &env.d);
+    let rendered = render::render(d, inputs)?;
+    let token: String = Sha256::digest(format!("{}/{}/{}/{fingerprint}", env.account, d.region(), d.name()).as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let launch = ec2::HostLaunch {
+        ami: ec2::host_ami(c, d).await?,
+        subnet: &env.id(&desired::public_subnet(0))?,
+        security_group: &env.id(desired::SG_HOST)?,
+        profile: &env.id(desired::PROFILE_HOST)?,
+        user_data_gzip: rendered.user_data_gzip(),
+        tags,
+        client_token: token,
+    };
+    ec2::launch_host(c, &env.progress, d, launch, env.timeout).await
+}
+
+/// Deletes the step's resource.
+pub async fn delete(env: &Env, step: &Step) -> Result<()> {
+    let id = step.id.as_deref().ok_or_else(|| Error::Failed(format!("{}: nothing to delete", step.address)))?;
+    aws_delete::delete(&env.clients, &env.progress, step.kind, id, env.timeout).await
+}

@@ -1,0 +1,163 @@
+//! The plan: discovery and the config diffed into a list of steps, each with
+//! the steps it depends on. `plan` prints it, `up` executes the very same
+//! list (see `apply`), so nothing is decided twice.
+
+pub mod apply;
+pub mod desired;
+mod display;
+mod ensure;
+mod host;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+pub use desired::{Desired, Kind, Spec};
+pub use display::PlanReport;
+pub use host::{host_fingerprint, host_inputs};
+
+/// Why `up` refuses to replace the host on its own.
+pub fn host_replacement_reason() -> &'static str {
+    host::REPLACEMENT_REASON
+}
+
+use crate::aws::discover::Inventory;
+use crate::aws::iam;
+use crate::config::Deployment;
+use crate::state::State;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    Keep,
+    /// Needs a new resource; `up` refuses unless allowed.
+    Replace,
+    Delete,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub address: String,
+    pub kind: Kind,
+    pub action: Action,
+    /// The existing resource's ID, if any.
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub deps: Vec<String>,
+    #[serde(skip)]
+    pub desired: Option<Desired>,
+    /// The fingerprint the resource gets once converged.
+    #[serde(skip)]
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub deployment: String,
+    pub region: String,
+    pub account: String,
+    pub steps: Vec<Step>,
+    /// Resources with our names that are not ours: `up` refuses to run.
+    pub conflicts: Vec<String>,
+}
+
+impl Plan {
+    pub fn count(&self, action: Action) -> usize {
+        self.steps.iter().filter(|s| s.action == action).count()
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.steps.iter().any(|s| s.action != Action::Keep)
+    }
+
+    pub fn step(&self, address: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.address == address)
+    }
+}
+
+/// Everything the diff needs besides the config.
+pub struct Known<'a> {
+    pub inventory: &'a Inventory,
+    pub state: Option<&'a State>,
+    pub account: &'a str,
+    pub bucket: &'a str,
+}
+
+/// Diffs the config against what exists.
+pub fn build(d: &Deployment, k: &Known) -> Plan {
+    let inv = k.inventory;
+    let desired = desired::desired(d, k.bucket);
+    let wanted: BTreeSet<&str> = desired.iter().map(|x| x.address.as_str()).collect();
+    let mut conflicts = inv.conflicts.clone();
+    let mut steps = Vec::new();
+    for want in &desired {
+        let found = inv.found.get(&want.address);
+        let fingerprint = fingerprint(d, k, want);
+        let (action, reason) = match (found, want.kind) {
+            (None, _) => (Action::Create, None),
+            (Some(f), Kind::Bucket) if f.spec == "untagged" => {
+                let ours = k.state.is_some_and(|s| s.resources.get(&want.address) == Some(&f.id));
+                if !ours {
+                    conflicts.push(format!("S3 bucket {} exists and is not ours (it has no tags)", f.id));
+                }
+                (Action::Update, Some("created by an interrupted run; tagging it".to_owned()))
+            }
+            (Some(f), _) if f.spec == fingerprint => (Action::Keep, None),
+            (Some(f), _) if f.spec == crate::aws::tags::PENDING => {
+                (Action::Update, Some("left incomplete by an interrupted run".into()))
+            }
+            (Some(_), Kind::Instance) => (Action::Replace, Some(host::REPLACEMENT_REASON.into())),
+            (Some(_), _) => (Action::Update, Some("settings changed".into())),
+        };
+        steps.push(Step {
+            address: want.address.clone(),
+            kind: want.kind,
+            action,
+            id: found.map(|f| f.id.clone()),
+            reason,
+            deps: want.deps.clone(),
+            desired: Some(want.clone()),
+            fingerprint,
+        });
+    }
+    let extra = inv.found.values().filter(|f| !wanted.contains(f.address.as_str())).chain(inv.duplicates.iter());
+    for f in extra {
+        let reason = if wanted.contains(f.address.as_str()) { "duplicate" } else { "no longer in the config" };
+        steps.push(Step {
+            address: f.address.clone(),
+            kind: f.kind,
+            action: Action::Delete,
+            id: Some(f.id.clone()),
+            reason: Some(reason.into()),
+            deps: Vec::new(),
+            desired: None,
+            fingerprint: String::new(),
+        });
+    }
+    Plan { deployment: d.name().into(), region: d.region().into(), account: k.account.into(), steps, conflicts }
+}
+
+/// The fingerprint a converged resource carries. Inputs that only exist in
+/// AWS (AZ names, the host's user-data) are part of it.
+fn fingerprint(d: &Deployment, k: &Known, want: &Desired) -> String {
+    match &want.spec {
+        Spec::Subnet { az_index, .. } => {
+            want.fingerprint(k.inventory.availability_zones.get(*az_index).map_or("", |s| s.as_str()))
+        }
+        Spec::IamRole { role: desired::Role::Host, .. } => {
+            want.fingerprint(&iam::host_policy(d, k.account, k.bucket).to_string())
+        }
+        Spec::InstanceProfile { role, .. } => format!("role:{}", desired::role_name(d, *role)),
+        Spec::Instance => {
+            let ids: BTreeMap<String, String> =
+                k.inventory.found.values().map(|f| (f.address.clone(), f.id.clone())).collect();
+            host_inputs(d, k.account, &ids, &k.inventory.eip_ips, &k.inventory.availability_zones)
+                .map(|inputs| host_fingerprint(d, &inputs, &ids))
+                .unwrap_or_else(|| "unknown".into())
+        }
+        _ => want.fingerprint(""),
+    }
+}
