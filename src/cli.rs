@@ -91,6 +91,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Destroy every gascale deployment in the region older than an age (CI clean-up).
     Reap(ReapArgs),
+    /// Remove the deployment's lock left by a run that is gone (give the lock ID it reported).
+    ForceUnlock(ForceUnlockArgs),
     /// Print the JSON Schema of the deployment file.
     Schema,
     /// Print shell completions.
@@ -153,6 +155,12 @@ pub struct ReapArgs {
     /// List what would be reaped and stop.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    /// The lock ID, as the "lock held" error shows it.
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

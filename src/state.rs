@@ -96,7 +96,45 @@ impl StateStore {
     }
 
     /// Takes the deployment's lock, or fails with exit 4 naming the holder.
+    /// A lock whose holder was killed on this host (its PID is gone) is
+    /// stale: it is taken over and reported in `Lock::took_over`.
     pub fn lock(&self, command: &str) -> Result<Lock> {
+        match self.try_lock(command) {
+            Err(Error::LockHeld(msg)) => match self.holder() {
+                Some(old) if old.host == hostname() && !pid_alive(old.pid) => {
+                    let _ = fs::remove_file(self.lock_path());
+                    let mut lock = self.try_lock(command)?;
+                    lock.took_over = Some(old);
+                    Ok(lock)
+                }
+                _ => Err(Error::LockHeld(msg)),
+            },
+            other => other,
+        }
+    }
+
+    /// Who holds the lock, if anyone.
+    pub fn holder(&self) -> Option<LockInfo> {
+        fs::read_to_string(self.lock_path()).ok().and_then(|t| serde_json::from_str(&t).ok())
+    }
+
+    /// Removes the lock if its ID is `id` (`gascale force-unlock`).
+    pub fn force_unlock(&self, id: &str) -> Result<LockInfo> {
+        match self.holder() {
+            Some(h) if h.id == id => {
+                fs::remove_file(self.lock_path())
+                    .map_err(Error::io(format!("removing {}", self.lock_path().display())))?;
+                Ok(h)
+            }
+            Some(h) => Err(Error::Usage(format!(
+                "lock ID {id} does not match the lock of {} (held with ID {})",
+                self.name, h.id
+            ))),
+            None => Err(Error::Usage(format!("deployment {} is not locked", self.name))),
+        }
+    }
+
+    fn try_lock(&self, command: &str) -> Result<Lock> {
         fs::create_dir_all(&self.dir).map_err(Error::io(format!("creating {}", self.dir.display())))?;
         let path = self.lock_path();
         let holder = LockInfo {
@@ -110,14 +148,15 @@ impl StateStore {
             Ok(mut f) => {
                 f.write_all(serde_json::to_string(&holder).expect("lock serializes").as_bytes())
                     .map_err(Error::io(format!("writing {}", path.display())))?;
-                Ok(Lock { path, info: holder })
+                Ok(Lock { path, info: holder, took_over: None })
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let other = fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<LockInfo>(&t).ok());
                 Err(Error::LockHeld(match other {
                     Some(o) => format!(
-                        "deployment {} is locked by `gascale {}` (pid {} on {}, since {}, lock {}): wait for it to finish",
-                        self.name, o.command, o.pid, o.host, o.started, o.id
+                        "deployment {} is locked by `gascale {}` (pid {} on {}, since {}, lock ID {}): wait for it, \
+                         or if that run is gone, `gascale force-unlock {}`",
+                        self.name, o.command, o.pid, o.host, o.started, o.id, o.id
                     ),
                     None => format!("deployment {} is locked ({})", self.name, path.display()),
                 }))
@@ -141,6 +180,8 @@ pub struct LockInfo {
 pub struct Lock {
     path: PathBuf,
     pub info: LockInfo,
+    /// The stale lock of a killed run that this one replaced.
+    pub took_over: Option<LockInfo>,
 }
 
 impl Drop for Lock {
@@ -155,6 +196,14 @@ fn lock_id() -> u64 {
     h.write_u32(std::process::id());
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.finish()
+}
+
+fn pid_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
 }
 
 fn hostname() -> String {

@@ -43,8 +43,12 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    fn add(&mut self, kind: Kind, id: &str, tag_list: &[Tag], state: &str) {
-        let Some(address) = tags::get(tag_list, tags::RESOURCE) else { return };
+    /// Records a resource if it carries both ownership tags of `deployment`
+    /// (checked here too: not every emulated or real filter is exact).
+    fn add(&mut self, deployment: &str, kind: Kind, id: &str, tag_list: &[Tag], state: &str) {
+        let ours = tags::get(tag_list, tags::DEPLOYMENT) == Some(deployment)
+            && tags::get(tag_list, tags::MANAGED_BY) == Some(tags::MANAGER);
+        let Some(address) = tags::get(tag_list, tags::RESOURCE).filter(|_| ours) else { return };
         let found = Found {
             address: address.to_owned(),
             kind,
@@ -81,7 +85,7 @@ pub async fn discover(c: &Clients, names: &Names<'_>) -> Result<Inventory> {
         availability_zones(c)
     )?;
     for (kind, id, tag_list, state) in ec2.0 {
-        inv.add(kind, &id, &tag_list, &state);
+        inv.add(names.deployment, kind, &id, &tag_list, &state);
     }
     inv.eip_ips = ec2.1;
     inv.bootstrap = ec2.2;
@@ -187,6 +191,9 @@ async fn discover_ec2(c: &Clients, deployment: &str) -> Result<Ec2Found> {
     )?;
     let mut out = Vec::new();
     let s = |x: Option<&str>| x.unwrap_or_default().to_owned();
+    let ours = |t: &[Tag]| {
+        tags::get(t, tags::DEPLOYMENT) == Some(deployment) && tags::get(t, tags::MANAGED_BY) == Some(tags::MANAGER)
+    };
     for v in vpcs.vpcs() {
         out.push((
             Kind::Vpc,
@@ -217,7 +224,7 @@ async fn discover_ec2(c: &Clients, deployment: &str) -> Result<Ec2Found> {
     let mut eip_ips = BTreeMap::new();
     for a in eips.addresses() {
         let state = if a.association_id().is_some() { "associated" } else { "allocated" };
-        if let Some(addr) = tags::get(a.tags(), tags::RESOURCE) {
+        if let Some(addr) = tags::get(a.tags(), tags::RESOURCE).filter(|_| ours(a.tags())) {
             eip_ips.insert(addr.to_owned(), s(a.public_ip()));
         }
         out.push((Kind::ElasticIp, s(a.allocation_id()), a.tags().to_vec(), state.into()));
@@ -241,7 +248,7 @@ async fn discover_ec2(c: &Clients, deployment: &str) -> Result<Ec2Found> {
         if matches!(state.as_str(), "terminated" | "shutting-down") {
             continue;
         }
-        if tags::get(i.tags(), tags::RESOURCE) == Some(crate::plan::desired::HOST) {
+        if ours(i.tags()) && tags::get(i.tags(), tags::RESOURCE) == Some(crate::plan::desired::HOST) {
             bootstrap = tags::get(i.tags(), tags::BOOTSTRAP).map(str::to_owned);
         }
         out.push((Kind::Instance, s(i.instance_id()), i.tags().to_vec(), state));

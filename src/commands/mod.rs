@@ -84,6 +84,15 @@ pub async fn run(cli: Cli) -> u8 {
 async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
     match command {
         Command::Status => status::run(ctx).await,
+        Command::ForceUnlock(args) => {
+            let d = ctx.deployment()?;
+            let held = crate::state::StateStore::new(&ctx.state_dir, d.name()).force_unlock(&args.id)?;
+            ctx.progress.info(format!(
+                "removed the lock of `gascale {}` (pid {} on {}, since {})",
+                held.command, held.pid, held.host, held.started
+            ));
+            Ok(exit::OK)
+        }
         Command::Schema => ctx.output.emit(&config::json_schema()).map(|_| exit::OK),
         Command::Completions(args) => completions::run(args.shell),
         Command::Plan(args) => plan::run(ctx, args.detailed_exitcode).await,

@@ -7,9 +7,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::session::Session;
 use super::Context;
 use crate::error::{exit, Error, Result};
 use crate::output::Report;
+use crate::plan::host_inputs;
 use crate::render::{self, HostInputs, USER_DATA_LIMIT};
 
 #[derive(Debug, Serialize)]
@@ -36,10 +38,14 @@ impl Report for RenderReport {
 }
 
 pub async fn run(ctx: &Context, out_dir: &Path) -> Result<u8> {
-    let (d, clients) = ctx.connect().await?;
-    let identity = clients.identity().await?;
-    let inputs = HostInputs::placeholders(&d, &identity.account);
-    let rendered = render::render(&d, &inputs)?;
+    let session = Session::open(ctx).await?;
+    let inventory = session.discover().await?;
+    let d = &session.d;
+    let ids = inventory.found.values().map(|f| (f.address.clone(), f.id.clone())).collect();
+    // The deployment's real IDs where it exists, placeholders where not.
+    let inputs = host_inputs(d, &session.identity.account, &ids, &inventory.eip_ips, &inventory.availability_zones)
+        .unwrap_or_else(|| HostInputs::placeholders(d, &session.identity.account));
+    let rendered = render::render(d, &inputs)?;
     std::fs::create_dir_all(out_dir).map_err(Error::io(format!("creating {}", out_dir.display())))?;
     let mut files = Vec::new();
     for (name, body) in rendered.files() {

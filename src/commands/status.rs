@@ -1,10 +1,13 @@
-//! `gascale status`: who we are in AWS and which resources the deployment owns.
+//! `gascale status`: who we are in AWS, and every resource the deployment
+//! owns with its live state — found by tags and IAM path, not the state file.
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::session::Session;
 use super::Context;
+use crate::aws::discover::Found;
 use crate::aws::Identity;
 use crate::error::{exit, Result};
 use crate::output::Report;
@@ -13,6 +16,10 @@ use crate::output::Report;
 pub struct Status {
     pub deployment: String,
     pub identity: Identity,
+    pub resources: Vec<Found>,
+    /// The host's `gascale:bootstrap` status, if it has one.
+    pub bootstrap: Option<String>,
+    pub conflicts: Vec<String>,
 }
 
 impl Report for Status {
@@ -20,13 +27,37 @@ impl Report for Status {
         writeln!(out, "deployment: {}", self.deployment)?;
         writeln!(out, "account:    {}", self.identity.account)?;
         writeln!(out, "caller:     {}", self.identity.arn)?;
-        writeln!(out, "region:     {}", self.identity.region)
+        writeln!(out, "region:     {}", self.identity.region)?;
+        if let Some(b) = &self.bootstrap {
+            writeln!(out, "bootstrap:  {b}")?;
+        }
+        if self.resources.is_empty() {
+            writeln!(out, "resources:  none")?;
+        } else {
+            writeln!(out, "resources:")?;
+            let width = self.resources.iter().map(|r| r.address.len()).max().unwrap_or(0);
+            for r in &self.resources {
+                writeln!(out, "  {:<width$}  {:<24}  {}", r.address, r.id, r.state)?;
+            }
+        }
+        for c in &self.conflicts {
+            writeln!(out, "  ! {c}")?;
+        }
+        Ok(())
     }
 }
 
 pub async fn run(ctx: &Context) -> Result<u8> {
-    let (d, clients) = ctx.connect().await?;
-    let identity = clients.identity().await?;
-    ctx.output.emit(&Status { deployment: d.name().to_owned(), identity })?;
+    let session = Session::open(ctx).await?;
+    let inventory = session.discover().await?;
+    let mut resources: Vec<Found> = inventory.found.into_values().chain(inventory.duplicates).collect();
+    resources.sort_by(|a, b| (a.kind, &a.address).cmp(&(b.kind, &b.address)));
+    ctx.output.emit(&Status {
+        deployment: session.d.name().to_owned(),
+        identity: session.identity,
+        resources,
+        bootstrap: inventory.bootstrap,
+        conflicts: inventory.conflicts,
+    })?;
     Ok(exit::OK)
 }

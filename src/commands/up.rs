@@ -27,6 +27,12 @@ const PARALLELISM: usize = 8;
 pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     let session = Session::open(ctx).await?;
     let _lock = if args.dry_run { None } else { Some(session.store.lock("up")?) };
+    if let Some(old) = _lock.as_ref().and_then(|l| l.took_over.as_ref()) {
+        ctx.progress.warn(format!(
+            "took over the stale lock of a killed `gascale {}` (pid {}, since {})",
+            old.command, old.pid, old.started
+        ));
+    }
     let state = session.store.load()?;
     let inventory = session.discover().await?;
     let plan = session.plan(&inventory, state.as_ref());

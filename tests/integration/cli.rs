@@ -3,7 +3,7 @@
 use crate::harness::{gascale, run};
 
 const SUBCOMMANDS: &[&str] =
-    &["plan", "up", "destroy", "status", "fetch-root-password", "exec", "render", "reap", "schema", "completions"];
+    &["plan", "up", "destroy", "status", "fetch-root-password", "exec", "render", "reap", "force-unlock", "schema", "completions"];
 
 #[test]
 fn help_texts() {

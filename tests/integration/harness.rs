@@ -98,3 +98,82 @@ impl Workdir {
         run(gascale(self.path()).arg("--endpoint-url").arg(endpoint()).args(args))
     }
 }
+
+/// SDK clients for the tests' own reads and set-ups, on the shared emulator.
+pub fn sdk() -> gascale::aws::Clients {
+    sdk_at(endpoint())
+}
+
+pub fn sdk_at(endpoint: &str) -> gascale::aws::Clients {
+    let config = runtime().block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_sts::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .load(),
+    );
+    gascale::aws::Clients {
+        ec2: aws_sdk_ec2::Client::new(&config),
+        iam: aws_sdk_iam::Client::new(&config),
+        s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build()),
+        ssm: aws_sdk_ssm::Client::new(&config),
+        sts: aws_sdk_sts::Client::new(&config),
+        region: "eu-west-1".into(),
+    }
+}
+
+/// One runtime for the tests' SDK calls.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+}
+
+/// An emulator of the test's own, for counting calls without other tests'
+/// noise. Stopped on drop (and by itself when the test process exits).
+pub struct PrivateEmulator {
+    pub endpoint: String,
+    dir: tempfile::TempDir,
+}
+
+impl PrivateEmulator {
+    pub fn start() -> PrivateEmulator {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(root().join("scripts/aws-emulator"))
+            .args(["start", "--dir"])
+            .arg(dir.path())
+            .args(["--parent-pid", &std::process::id().to_string()])
+            .output()
+            .expect("run scripts/aws-emulator");
+        assert!(out.status.success(), "emulator did not start: {}", String::from_utf8_lossy(&out.stderr));
+        PrivateEmulator { endpoint: String::from_utf8(out.stdout).unwrap().trim().to_owned(), dir }
+    }
+
+    /// Operation names of every request so far.
+    pub fn operations(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.path().join("requests.jsonl")).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["path"] != "/moto-api/data.json")
+            .map(|v| v["op"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    pub fn gascale(&self, w: &Workdir, args: &[&str]) -> Run {
+        run(gascale(w.path()).arg("--endpoint-url").arg(&self.endpoint).args(args))
+    }
+}
+
+impl Drop for PrivateEmulator {
+    fn drop(&mut self) {
+        let _ = Command::new(root().join("scripts/aws-emulator")).args(["stop", "--dir"]).arg(self.dir.path()).output();
+    }
+}
+
+/// Whether an AWS operation changes anything (read operations are
+/// Describe/Get/List/Head and S3 GET/HEAD).
+pub fn is_mutating(op: &str) -> bool {
+    let read = ["Describe", "Get", "List", "Head"].iter().any(|p| op.starts_with(p))
+        || op.starts_with("S3:GET")
+        || op.starts_with("S3:HEAD");
+    !read
+}

@@ -5,4 +5,6 @@ mod cli;
 mod config;
 mod emulator;
 mod harness;
+mod owned;
 mod templates;
+mod up;

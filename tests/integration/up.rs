@@ -1,0 +1,417 @@
+//! `gascale up` and `gascale plan` against the emulator: what they create,
+//! read back through the SDK; idempotence; resuming killed runs; refusing
+//! resources that are not ours; locks.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use base64::Engine;
+
+use crate::harness::{gascale, is_mutating, runtime, sdk, unique_name, PrivateEmulator, Workdir};
+use crate::owned;
+
+pub fn minimal(name: &str, extra: &str) -> Workdir {
+    Workdir::with_config(&format!(
+        "apiVersion: gascale/v1\nkind: Deployment\nmetadata: {{name: {name}, region: eu-west-1}}\n{extra}"
+    ))
+}
+
+fn up_json(w: &Workdir) -> serde_json::Value {
+    let r = w.gascale(&["up", "--no-wait", "--output", "json"]);
+    assert_eq!(r.code, 0, "up failed: {}", r.stderr);
+    serde_json::from_str(&r.stdout).expect("up prints one JSON document")
+}
+
+#[test]
+fn fresh_up_creates_every_resource_as_designed() {
+    let name = unique_name("up");
+    let w = minimal(&name, "network: {allow_cidrs: [203.0.113.0/24, 198.51.100.7/32]}\n");
+    let out = up_json(&w);
+    let c = sdk();
+    assert_eq!(owned::count(&c, &name), owned::complete());
+    let s = |k: &str| out[k].as_str().unwrap().to_owned();
+    runtime().block_on(async {
+        // Every EC2 resource carries both ownership tags (the count above
+        // selected by them); the host: IMDSv2, hop limit 2, encrypted volumes.
+        let host = c.ec2.describe_instances().instance_ids(s("host_instance_id")).send().await.unwrap();
+        let i = host.reservations()[0].instances()[0].clone();
+        let md = i.metadata_options().unwrap();
+        assert_eq!(md.http_tokens().unwrap().as_str(), "required");
+        assert_eq!(md.http_put_response_hop_limit(), Some(2));
+        assert_eq!(i.iam_instance_profile().unwrap().arn().unwrap().contains(&format!("/gascale/{name}/")), true);
+        let vols = c
+            .ec2
+            .describe_volumes()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("attachment.instance-id")
+                    .values(s("host_instance_id"))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(vols.volumes().len() >= 2, "root and data volumes attached");
+        assert!(vols.volumes().iter().all(|v| v.encrypted() == Some(true)), "every host volume is encrypted");
+        let addr = c.ec2.describe_addresses().public_ips(s("elastic_ip")).send().await.unwrap();
+        assert_eq!(addr.addresses()[0].instance_id(), Some(s("host_instance_id").as_str()));
+
+        // Security groups: exactly the configured CIDRs on 80/443, and the
+        // workers reachable from the host only.
+        let (host_sg, worker_sg) = (s("host_security_group_id"), s("worker_security_group_id"));
+        let groups = c.ec2.describe_security_groups().group_ids(&host_sg).group_ids(&worker_sg).send().await.unwrap();
+        for g in groups.security_groups() {
+            let mut cidr_rules: Vec<(i32, String)> = Vec::new();
+            let mut group_rules: Vec<(i32, String)> = Vec::new();
+            for p in g.ip_permissions() {
+                for r in p.ip_ranges() {
+                    cidr_rules.push((p.from_port().unwrap(), r.cidr_ip().unwrap().to_owned()));
+                }
+                for u in p.user_id_group_pairs() {
+                    group_rules.push((p.from_port().unwrap(), u.group_id().unwrap().to_owned()));
+                }
+            }
+            cidr_rules.sort();
+            group_rules.sort();
+            if g.group_id() == Some(host_sg.as_str()) {
+                let want: Vec<(i32, String)> = vec![
+                    (80, "198.51.100.7/32".into()),
+                    (80, "203.0.113.0/24".into()),
+                    (443, "198.51.100.7/32".into()),
+                    (443, "203.0.113.0/24".into()),
+                ];
+                assert_eq!(cidr_rules, want);
+                assert_eq!(group_rules, vec![(80, worker_sg.clone()), (443, worker_sg.clone())]);
+            } else {
+                assert!(cidr_rules.is_empty(), "no CIDR may reach the workers: {cidr_rules:?}");
+                assert_eq!(group_rules, vec![(22, host_sg.clone()), (2376, host_sg.clone())]);
+            }
+        }
+
+        // The bucket: private, encrypted, TLS only, expiring.
+        let bucket = s("bucket");
+        let pab = c.s3.get_public_access_block().bucket(&bucket).send().await.unwrap();
+        let pab = pab.public_access_block_configuration().unwrap();
+        assert!(pab.block_public_acls() == Some(true) && pab.ignore_public_acls() == Some(true));
+        assert!(pab.block_public_policy() == Some(true) && pab.restrict_public_buckets() == Some(true));
+        let enc = c.s3.get_bucket_encryption().bucket(&bucket).send().await.unwrap();
+        let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
+        assert_eq!(rule.apply_server_side_encryption_by_default().unwrap().sse_algorithm().as_str(), "AES256");
+        let lifecycle = c.s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await.unwrap();
+        assert!(lifecycle.rules().iter().any(|r| r.expiration().and_then(|e| e.days()) == Some(1)));
+        assert!(lifecycle.rules().iter().any(|r| r.abort_incomplete_multipart_upload().is_some()));
+        let policy = c.s3.get_bucket_policy().bucket(&bucket).send().await.unwrap();
+        assert!(policy.policy().unwrap().contains("aws:SecureTransport"));
+        let own = c.s3.get_bucket_ownership_controls().bucket(&bucket).send().await.unwrap();
+        assert_eq!(own.ownership_controls().unwrap().rules()[0].object_ownership().as_str(), "BucketOwnerEnforced");
+
+        // IAM: the path, and PassRole on the worker role only.
+        let role = c.iam.get_role().role_name(format!("gascale-{name}-host")).send().await.unwrap();
+        assert_eq!(role.role().unwrap().path(), format!("/gascale/{name}/"));
+        let doc = c
+            .iam
+            .get_role_policy()
+            .role_name(format!("gascale-{name}-host"))
+            .policy_name("gascale")
+            .send()
+            .await
+            .unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&urlencoding_decode(doc.policy_document())).expect("policy document is JSON");
+        let pass = doc["Statement"].as_array().unwrap().iter().find(|s| s["Action"] == "iam:PassRole").unwrap();
+        assert_eq!(pass["Resource"], out["worker_role_arn"]);
+
+        // The user-data is exactly what `gascale render` shows.
+        let attr = c
+            .ec2
+            .describe_instance_attribute()
+            .instance_id(s("host_instance_id"))
+            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+            .send()
+            .await
+            .unwrap();
+        let b64 = attr.user_data().unwrap().value().unwrap().to_owned();
+        let gz = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
+        let r = w.gascale(&["render", "--out", "rendered"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(text, std::fs::read_to_string(w.path().join("rendered/user-data.sh")).unwrap());
+        assert!(text.contains(&s("vpc_id")), "the user-data names the real VPC");
+    });
+    // The state file holds IDs only.
+    let state = std::fs::read_to_string(w.path().join(format!(".gascale/{name}.json"))).unwrap();
+    assert!(state.contains(&s("vpc_id")) && !state.contains("#!/bin/bash"));
+}
+
+/// IAM returns policy documents URL-encoded.
+fn urlencoding_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_owned();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() + 0 && i + 2 <= bytes.len() - 1 {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn second_up_and_plan_make_no_mutating_call() {
+    let emulator = PrivateEmulator::start();
+    let name = unique_name("noop");
+    let w = minimal(&name, "");
+    let first = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let before = emulator.operations().len();
+    let second = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.stderr.contains("no changes"), "{}", second.stderr);
+    let ops = emulator.operations()[before..].to_vec();
+    let mutating: Vec<&String> = ops.iter().filter(|o| is_mutating(o)).collect();
+    assert!(mutating.is_empty(), "a no-op up called {mutating:?}");
+    assert!(ops.len() <= 20, "a no-op up made {} reads: {ops:?}", ops.len());
+    let before = emulator.operations().len();
+    let plan = emulator.gascale(&w, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(plan.stdout.contains("Plan: 0 to add, 0 to change, 0 to destroy."));
+    assert!(emulator.operations()[before..].iter().all(|o| !is_mutating(o)));
+}
+
+#[test]
+fn plan_on_an_empty_a_half_built_and_a_complete_deployment() {
+    let emulator = PrivateEmulator::start();
+    let name = unique_name("pl");
+    let w = minimal(&name, "");
+    let filters = |text: &str| {
+        let mut s = text.replace(&name, "NAME");
+        for prefix in ["vpc", "subnet", "igw", "nat", "eipalloc", "rtb", "vpce", "sg", "i", "vol"] {
+            let re = format!("{prefix}-");
+            let mut out = String::new();
+            let mut rest = s.as_str();
+            while let Some(pos) = rest.find(&re) {
+                let boundary = pos == 0 || !rest.as_bytes()[pos - 1].is_ascii_alphanumeric();
+                let tail = &rest[pos + re.len()..];
+                let hex = tail.chars().take_while(|c| c.is_ascii_hexdigit()).count();
+                out.push_str(&rest[..pos]);
+                if boundary && hex >= 8 {
+                    out.push_str(&format!("{prefix}-ID"));
+                    rest = &tail[hex..];
+                } else {
+                    out.push_str(&re);
+                    rest = tail;
+                }
+            }
+            out.push_str(rest);
+            s = out;
+        }
+        s
+    };
+    let empty = emulator.gascale(&w, &["plan", "--detailed-exitcode"]);
+    assert_eq!(empty.code, 2, "{}", empty.stderr);
+    insta::assert_snapshot!("plan-empty", filters(&empty.stdout));
+    let out = emulator.gascale(&w, &["up", "--no-wait", "--output", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let complete = emulator.gascale(&w, &["plan"]);
+    insta::assert_snapshot!("plan-complete", filters(&complete.stdout));
+    // Half-built: the host, the data volume and the bucket are gone.
+    let outputs: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let c = crate::harness::sdk_at(&emulator.endpoint);
+    runtime().block_on(async {
+        let host = outputs["host_instance_id"].as_str().unwrap();
+        c.ec2.terminate_instances().instance_ids(host).send().await.unwrap();
+        c.s3.delete_bucket().bucket(outputs["bucket"].as_str().unwrap()).send().await.unwrap();
+    });
+    let before = emulator.operations().len();
+    let half = emulator.gascale(&w, &["plan", "--detailed-exitcode"]);
+    assert_eq!(half.code, 2);
+    insta::assert_snapshot!("plan-half-built", filters(&half.stdout));
+    assert!(emulator.operations()[before..].iter().all(|o| !is_mutating(o)), "plan mutated");
+    let json = emulator.gascale(&w, &["plan", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["summary"]["add"], 2);
+}
+
+/// Runs `up`, SIGKILLs it right after it reports `created <address>`.
+fn up_killed_after(w: &Workdir, address: &str) {
+    let mut child = gascale(w.path())
+        .arg("--endpoint-url")
+        .arg(crate::harness::endpoint())
+        .args(["up", "--no-wait"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let marker = format!("created {address} ");
+    let mut seen = false;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if line.contains(&marker) || line.ends_with(&format!("created {address}")) {
+            seen = true;
+            let _ = child.kill(); // SIGKILL
+            break;
+        }
+    }
+    let _ = child.wait();
+    assert!(seen, "up never reported creating {address}");
+}
+
+#[test]
+fn up_killed_after_any_step_is_completed_by_the_next_up_without_duplicates() {
+    let c = sdk();
+    for address in ["vpc", "iam/role/worker", "subnet/private-1", "bucket", "sg/workers", "volume/data"] {
+        let name = unique_name("kill");
+        let w = minimal(&name, "");
+        up_killed_after(&w, address);
+        let again = w.gascale(&["up", "--no-wait"]);
+        assert_eq!(again.code, 0, "re-run after a kill at {address}: {}", again.stderr);
+        assert!(again.stderr.contains("stale lock"), "the killed run's lock was not recognised: {}", again.stderr);
+        assert_eq!(owned::count(&c, &name), owned::complete(), "after a kill at {address}");
+        let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.code, 0, "not converged after a kill at {address}: {}", plan.stdout);
+    }
+}
+
+#[test]
+fn concurrent_ups_do_not_duplicate_anything() {
+    let name = unique_name("conc");
+    let w = minimal(&name, "");
+    let spawn = || {
+        gascale(w.path())
+            .arg("--endpoint-url")
+            .arg(crate::harness::endpoint())
+            .args(["up", "--no-wait"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let codes = [a.status.code().unwrap(), b.status.code().unwrap()];
+    assert!(codes.contains(&0), "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 0 || *c == 4), "{codes:?}");
+    if codes.contains(&4) {
+        let loser = if codes[0] == 4 { &a } else { &b };
+        let msg = String::from_utf8_lossy(&loser.stderr);
+        assert!(msg.contains("locked by `gascale up`") && msg.contains("pid"), "{msg}");
+    }
+    assert_eq!(owned::count(&sdk(), &name), owned::complete());
+}
+
+#[test]
+fn a_bucket_or_role_of_our_name_that_is_not_ours_stops_up_before_anything_is_created() {
+    let c = sdk();
+    let name = unique_name("foreign");
+    runtime().block_on(async {
+        let bucket = format!("gascale-{name}-123456789012-eu-west-1");
+        c.s3.create_bucket()
+            .bucket(&bucket)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let w = minimal(&name, "");
+    let r = w.gascale(&["up", "--no-wait"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("exists and is not ours"), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("gascale-{name}-123456789012-eu-west-1")));
+    let mut counts = owned::count(&c, &name);
+    counts.remove("bucket");
+    let mut none = owned::nothing();
+    none.remove("bucket");
+    assert_eq!(counts, none, "up created something despite the conflict");
+
+    let name = unique_name("foreign");
+    runtime().block_on(async {
+        c.iam
+            .create_role()
+            .role_name(format!("gascale-{name}-host"))
+            .assume_role_policy_document("{}")
+            .send()
+            .await
+            .unwrap();
+    });
+    let w = minimal(&name, "");
+    let r = w.gascale(&["up", "--no-wait"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(&format!("IAM role gascale-{name}-host exists at path / and is not ours")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(owned::count(&c, &name)["vpc"], 0);
+}
+
+#[test]
+fn two_deployments_in_one_account_stay_separate() {
+    let (a, b) = (unique_name("sepa"), unique_name("sepb"));
+    let (wa, wb) = (minimal(&a, ""), minimal(&b, "network: {cidr: 10.1.0.0/16}\n"));
+    let (oa, ob) = (up_json(&wa), up_json(&wb));
+    assert_ne!(oa["vpc_id"], ob["vpc_id"]);
+    assert_ne!(oa["bucket"], ob["bucket"]);
+    let c = sdk();
+    assert_eq!(owned::count(&c, &a), owned::complete());
+    assert_eq!(owned::count(&c, &b), owned::complete());
+    let plan = wa.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "deployment {b} disturbed {a}: {}", plan.stdout);
+}
+
+#[test]
+fn up_waits_for_the_bootstrap_and_reports_its_failing_step() {
+    for (status, code) in [("complete", 0), ("failed:gitlab", 1)] {
+        let name = unique_name("boot");
+        let w = minimal(&name, "");
+        let child = gascale(w.path())
+            .arg("--endpoint-url")
+            .arg(crate::harness::endpoint())
+            .args(["up", "--timeout", "120s", "--output", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Stand in for the host's bootstrap (the emulator runs no user-data).
+        let c = sdk();
+        let host = loop {
+            let found = runtime().block_on(async {
+                let mut f = owned::filters(&name);
+                f.push(
+                    aws_sdk_ec2::types::Filter::builder().name("tag:gascale:resource").values("instance/host").build(),
+                );
+                let out = c.ec2.describe_instances().set_filters(Some(f)).send().await.unwrap();
+                out.reservations().iter().flat_map(|r| r.instances()).find_map(|i| i.instance_id().map(str::to_owned))
+            });
+            if let Some(id) = found {
+                break id;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        runtime().block_on(async {
+            let tag = aws_sdk_ec2::types::Tag::builder().key("gascale:bootstrap").value(status).build();
+            c.ec2.create_tags().resources(&host).tags(tag).send().await.unwrap();
+        });
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        if code == 0 {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["bootstrap"], "complete");
+        } else {
+            assert!(stderr.contains("failed at step gitlab"), "{stderr}");
+        }
+    }
+}
