@@ -415,3 +415,30 @@ fn up_waits_for_the_bootstrap_and_reports_its_failing_step() {
         }
     }
 }
+
+#[test]
+fn a_change_that_needs_a_new_host_is_planned_and_refused() {
+    let name = unique_name("repl");
+    let w = minimal(&name, "");
+    let first = up_json(&w);
+    std::fs::write(
+        w.path().join("gascale.yaml"),
+        format!("metadata: {{name: {name}, region: eu-west-1}}\ngitlab: {{instance_type: m6i.2xlarge}}\n"),
+    )
+    .unwrap();
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2);
+    assert!(plan.stdout.contains("-/+ instance/host"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Plan: 1 to add, 0 to change, 1 to destroy."), "{}", plan.stdout);
+    let up = w.gascale(&["up", "--no-wait"]);
+    assert_eq!(up.code, 1);
+    assert!(up.stderr.contains("--allow-host-replacement"), "{}", up.stderr);
+    let c = sdk();
+    assert_eq!(owned::count(&c, &name), owned::complete());
+    let host = first["host_instance_id"].as_str().unwrap();
+    let state = runtime().block_on(async {
+        let out = c.ec2.describe_instances().instance_ids(host).send().await.unwrap();
+        out.reservations()[0].instances()[0].state().unwrap().name().unwrap().as_str().to_owned()
+    });
+    assert_eq!(state, "running", "the host was touched");
+}
