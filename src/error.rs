@@ -32,7 +32,7 @@ pub enum Error {
     NoRegion,
     /// An AWS call failed: which call, on what, why, and AWS's request ID.
     #[error("{operation} {resource}: {message}{}", .request_id.as_deref().map(|r| format!(" (request ID {r})")).unwrap_or_default())]
-    Aws { operation: String, resource: String, message: String, request_id: Option<String> },
+    Aws { operation: String, resource: String, code: Option<String>, message: String, request_id: Option<String> },
     #[error("`gascale {0}` is not implemented yet")]
     NotImplemented(&'static str),
     #[error("{0}")]
@@ -58,6 +58,14 @@ impl Error {
             Error::Partial(_) => exit::PARTIAL,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Aws { .. } | Error::NotImplemented(_) | Error::Failed(_) | Error::Io { .. } => exit::ERROR,
+        }
+    }
+
+    /// The AWS error code, for errors from AWS.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            Error::Aws { code, .. } => code.as_deref(),
+            _ => None,
         }
     }
 

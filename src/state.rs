@@ -95,6 +95,16 @@ impl StateStore {
         write().map_err(Error::io(format!("writing {}", path.display())))
     }
 
+    /// Removes the state file once the deployment is gone.
+    pub fn remove(&self) -> Result<()> {
+        match fs::remove_file(self.path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io(format!("removing {}", self.path().display()))(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Takes the deployment's lock, or fails with exit 4 naming the holder.
     /// A lock whose holder was killed on this host (its PID is gone) is
     /// stale: it is taken over and reported in `Lock::took_over`.

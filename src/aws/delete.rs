@@ -31,19 +31,17 @@ pub async fn delete(c: &Clients, progress: &Progress, kind: Kind, id: &str, time
             .await
             .map(drop)
             .map_err(|e| gone_ok("ec2:DeleteVpcEndpoints", id, e)),
-        Kind::SecurityGroup => c
-            .ec2
-            .delete_security_group()
-            .group_id(id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| gone_ok("ec2:DeleteSecurityGroup", id, e)),
+        Kind::SecurityGroup => return delete_security_group(c, id).await,
         Kind::InternetGateway => return delete_internet_gateway(c, id).await,
         Kind::Vpc => c.ec2.delete_vpc().vpc_id(id).send().await.map(drop).map_err(|e| gone_ok("ec2:DeleteVpc", id, e)),
         Kind::IamRole => return super::iam::delete_role(c, id).await,
         Kind::InstanceProfile => return super::iam::delete_profile(c, id).await,
         Kind::Bucket => return super::s3::delete_bucket(c, progress, id).await,
+        Kind::Workers => {
+            let workers: super::workers::Workers =
+                serde_json::from_str(id).map_err(|e| crate::error::Error::Failed(format!("worker list {id}: {e}")))?;
+            return super::workers::reap(c, progress, &workers, timeout).await;
+        }
     };
     result.or_else(|e| e)
 }
@@ -160,5 +158,25 @@ async fn delete_internet_gateway(c: &Clients, id: &str) -> Result<()> {
     match c.ec2.delete_internet_gateway().internet_gateway_id(id).send().await {
         Ok(_) => Ok(()),
         Err(e) => gone_ok("ec2:DeleteInternetGateway", id, e),
+    }
+}
+
+/// Revokes the group's ingress first: the host and worker groups refer to
+/// each other, and a referenced group cannot be deleted.
+async fn delete_security_group(c: &Clients, id: &str) -> Result<()> {
+    let out = match c.ec2.describe_security_groups().group_ids(id).send().await {
+        Ok(out) => out,
+        Err(e) => return gone_ok("ec2:DescribeSecurityGroups", id, e),
+    };
+    let rules = out.security_groups().first().map(|g| g.ip_permissions().to_vec()).unwrap_or_default();
+    if !rules.is_empty() {
+        if let Err(e) = c.ec2.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(rules)).send().await
+        {
+            gone_ok("ec2:RevokeSecurityGroupIngress", id, e)?;
+        }
+    }
+    match c.ec2.delete_security_group().group_id(id).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => gone_ok("ec2:DeleteSecurityGroup", id, e),
     }
 }

@@ -73,6 +73,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    let code = code(&err).map(str::to_owned);
     let (message, request_id) = match &err {
         SdkError::ServiceError(se) => {
             let e = se.err();
@@ -94,7 +95,7 @@ where
             }
         }
     };
-    Error::Aws { operation: operation.to_owned(), resource: resource.to_owned(), message, request_id }
+    Error::Aws { operation: operation.to_owned(), resource: resource.to_owned(), code, message, request_id }
 }
 
 /// `map_err(on("ec2:CreateVpc", cidr))`: names the call and the resource.

@@ -9,8 +9,10 @@ pub mod errors;
 pub mod iam;
 pub mod network;
 pub mod s3;
+pub mod ssm;
 pub mod tags;
 pub mod wait;
+pub mod workers;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};

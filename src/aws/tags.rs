@@ -13,6 +13,8 @@ pub const SPEC: &str = "gascale:spec";
 pub const CREATED: &str = "gascale:created";
 pub const BOOTSTRAP: &str = "gascale:bootstrap";
 pub const PENDING: &str = "pending";
+/// On the VPC: the deployment's bucket, for `reap`.
+pub const BUCKET: &str = "gascale:bucket";
 
 /// Everything a new resource is tagged with, in a stable order.
 pub fn owned(deployment: &str, address: &str, user: &BTreeMap<String, String>) -> Vec<(String, String)> {

@@ -2,7 +2,9 @@
 //! progress, config path, AWS settings) and runs one subcommand with it.
 
 mod completions;
+mod destroy;
 mod plan;
+mod reap;
 mod render;
 mod session;
 mod status;
@@ -56,6 +58,16 @@ impl Context {
         config::load(&self.config_path)
     }
 
+    /// AWS clients for commands that work without a deployment file
+    /// (`reap`): `--region` or the SDK's chain.
+    pub async fn clients_without_config(&self) -> Result<Clients> {
+        let mut settings = self.aws.clone();
+        if settings.region.is_none() && self.config_path.exists() {
+            settings.region = self.deployment()?.metadata.region;
+        }
+        Clients::connect(&settings).await
+    }
+
     /// The deployment and AWS clients for it. The region is resolved once
     /// here — `--region`, else `metadata.region`, else the SDK's chain — and
     /// written back into the deployment so every later step uses the same.
@@ -97,11 +109,11 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
         Command::Completions(args) => completions::run(args.shell),
         Command::Plan(args) => plan::run(ctx, args.detailed_exitcode).await,
         Command::Up(args) => up::run(ctx, &args).await,
-        Command::Destroy(_) => not_yet(ctx, "destroy").await,
+        Command::Destroy(args) => destroy::run(ctx, args.dry_run).await,
         Command::FetchRootPassword(_) => not_yet(ctx, "fetch-root-password").await,
         Command::Exec(_) => not_yet(ctx, "exec").await,
         Command::Render(args) => render::run(ctx, &args.out).await,
-        Command::Reap(_) => not_yet(ctx, "reap").await,
+        Command::Reap(args) => reap::run(ctx, args.older_than, args.dry_run).await,
     }
 }
 

@@ -22,9 +22,14 @@ impl Session {
     pub async fn open(ctx: &Context) -> Result<Session> {
         let (d, clients) = ctx.connect().await?;
         let identity = clients.identity().await?;
+        Ok(Session::of(ctx, d, clients, identity))
+    }
+
+    /// A session for a deployment known without its file (`reap`).
+    pub fn of(ctx: &Context, d: Deployment, clients: Clients, identity: Identity) -> Session {
         let bucket = d.bucket_name(&identity.account, d.region());
         let store = StateStore::new(&ctx.state_dir, d.name());
-        Ok(Session { d, clients, identity, store, bucket })
+        Session { d, clients, identity, store, bucket }
     }
 
     pub async fn discover(&self) -> Result<Inventory> {

@@ -73,7 +73,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     ));
     if plan.has_changes() {
         ctx.progress.info(format!("acting as {}", session.whoami()));
-        apply::apply(env.clone(), &plan, PARALLELISM).await?;
+        apply::apply(env.clone(), &plan, PARALLELISM).await?.into_result()?;
         ctx.progress.info(format!("state saved to {}", session.store.path().display()));
     } else {
         ctx.progress.info("no changes: the deployment matches the config");

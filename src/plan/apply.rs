@@ -81,6 +81,7 @@ impl Env {
     }
 
     pub fn forget(&self, address: &str) -> Result<()> {
+        self.ids.lock().expect("ids lock").remove(address);
         let mut state = self.state.lock().expect("state lock");
         state.resources.remove(address);
         self.store.save(&state)
@@ -91,68 +92,92 @@ impl Env {
     }
 }
 
-/// Runs every step that is not `Keep`; returns the addresses it changed.
-pub async fn apply(env: Arc<Env>, plan: &Plan, parallelism: usize) -> Result<Vec<String>> {
-    let mut done: BTreeSet<String> =
-        plan.steps.iter().filter(|s| s.action == Action::Keep).map(|s| s.address.clone()).collect();
+/// What executing a plan did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub changed: Vec<String>,
+    /// Steps that failed, with their error.
+    pub failed: Vec<(String, Error)>,
+    /// Steps not started because a step they depend on failed.
+    pub skipped: Vec<String>,
+}
+
+impl Outcome {
+    /// The first failure as the command's error, for `up`.
+    pub fn into_result(mut self) -> Result<Vec<String>> {
+        if self.failed.is_empty() {
+            Ok(self.changed)
+        } else {
+            Err(self.failed.remove(0).1)
+        }
+    }
+}
+
+/// Runs every step that is not `Keep`, deletes included, each once all the
+/// steps it depends on succeeded. A failed step does not stop independent
+/// ones; the steps that depend on it are skipped.
+pub async fn apply(env: Arc<Env>, plan: &Plan, parallelism: usize) -> Result<Outcome> {
+    let mut done: BTreeSet<String> = BTreeSet::new();
     for s in plan.steps.iter().filter(|s| s.action == Action::Keep) {
+        done.insert(s.address.clone());
         if let Some(id) = &s.id {
             env.record(&s.address, id)?;
         }
     }
-    let mut waiting: Vec<&Step> =
-        plan.steps.iter().filter(|s| !matches!(s.action, Action::Keep | Action::Delete)).collect();
+    let mut waiting: Vec<&Step> = plan.steps.iter().filter(|s| s.action != Action::Keep).collect();
+    let mut broken: BTreeSet<String> = BTreeSet::new();
     let mut running: JoinSet<(String, Result<String>)> = JoinSet::new();
-    let mut changed = Vec::new();
-    let mut failure: Option<Error> = None;
+    let mut outcome = Outcome::default();
     loop {
-        if failure.is_none() {
-            let (ready, rest): (Vec<&Step>, Vec<&Step>) =
-                waiting.into_iter().partition(|s| s.deps.iter().all(|d| done.contains(d) || plan.step(d).is_none()));
-            waiting = rest;
-            let mut ready = ready.into_iter();
-            while running.len() < parallelism.max(1) {
-                let Some(step) = ready.next() else { break };
-                let (env, step) = (env.clone(), step.clone());
-                running.spawn(async move {
-                    let address = step.address.clone();
-                    (address, ensure::run(&env, &step).await)
-                });
-            }
-            waiting.extend(ready);
+        let (skip, rest): (Vec<&Step>, Vec<&Step>) =
+            waiting.into_iter().partition(|s| s.deps.iter().any(|d| broken.contains(d)));
+        for s in skip {
+            broken.insert(s.address.clone());
+            outcome.skipped.push(s.address.clone());
         }
+        let (ready, rest): (Vec<&Step>, Vec<&Step>) =
+            rest.into_iter().partition(|s| s.deps.iter().all(|d| done.contains(d) || plan.step(d).is_none()));
+        waiting = rest;
+        let mut ready = ready.into_iter();
+        while running.len() < parallelism.max(1) {
+            let Some(step) = ready.next() else { break };
+            let (env, step) = (env.clone(), step.clone());
+            running.spawn(async move {
+                let result = match step.action {
+                    Action::Delete => ensure::delete(&env, &step).await.map(|_| String::new()),
+                    _ => ensure::run(&env, &step).await,
+                };
+                (step.address.clone(), result)
+            });
+        }
+        waiting.extend(ready);
         let Some(joined) = running.join_next().await else { break };
         let (address, result) = joined.map_err(|e| Error::Failed(format!("a step panicked: {e}")))?;
+        let step = plan.step(&address).expect("ran a step of this plan");
         match result {
+            Ok(_) if step.action == Action::Delete => {
+                env.forget(&address)?;
+                env.progress.info(format!("deleted {address}  {}", step.id.as_deref().unwrap_or("")));
+                done.insert(address.clone());
+                outcome.changed.push(address);
+            }
             Ok(id) => {
                 env.record(&address, &id)?;
-                env.progress.info(format!("{} {address}  {id}", plan.step(&address).map_or("", |s| verb(s.action))));
+                env.progress.info(format!("{} {address}  {id}", verb(step.action)));
                 done.insert(address.clone());
-                changed.push(address);
+                outcome.changed.push(address);
             }
             Err(e) => {
                 env.progress.error(format!("{address}: {e}"));
-                failure.get_or_insert(e);
+                broken.insert(address.clone());
+                outcome.failed.push((address, e));
             }
         }
     }
-    if let Some(e) = failure {
-        return Err(e);
+    for s in waiting {
+        outcome.skipped.push(s.address.clone());
     }
-    if !waiting.is_empty() {
-        let stuck: Vec<&str> = waiting.iter().map(|s| s.address.as_str()).collect();
-        return Err(Error::Failed(format!("steps whose dependencies never completed: {}", stuck.join(", "))));
-    }
-    for step in plan.steps.iter().filter(|s| s.action == Action::Delete) {
-        ensure::delete(&env, step).await?;
-        if env.ids.lock().expect("ids lock").get(&step.address) == step.id.as_ref() {
-            env.ids.lock().expect("ids lock").remove(&step.address);
-            env.forget(&step.address)?;
-        }
-        env.progress.info(format!("deleted {}  {}", step.address, step.id.as_deref().unwrap_or("")));
-        changed.push(step.address.clone());
-    }
-    Ok(changed)
+    Ok(outcome)
 }
 
 fn verb(action: Action) -> &'static str {

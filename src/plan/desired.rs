@@ -24,6 +24,9 @@ pub enum Kind {
     Bucket,
     Volume,
     Instance,
+    /// The runner's workers (instances docker-machine launched, their spot
+    /// requests and key pairs): never created by gascale, always reaped.
+    Workers,
 }
 
 /// The role a security group, IAM role or EIP plays.

@@ -50,7 +50,7 @@ impl Plan {
         let width = self.steps.iter().map(|s| s.address.len()).max().unwrap_or(0);
         for s in &self.steps {
             let mut line = format!("  {:>3} {:<width$}", s.action.symbol(), s.address);
-            if let Some(id) = &s.id {
+            if let Some(id) = s.id.as_ref().filter(|_| s.kind != super::Kind::Workers) {
                 line.push_str(&format!("  {id}"));
             }
             if let Some(reason) = &s.reason {

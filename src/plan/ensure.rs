@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use super::apply::Env;
 use super::desired::{self, role_name, Role, Spec};
 use super::{host_fingerprint, host_inputs, Action, Step};
+use crate::aws::errors::is_dependency_violation_code;
 use crate::aws::network::{self, RouteTarget, Source};
 use crate::aws::{delete as aws_delete, ec2, iam, s3, tags};
 use crate::error::{Error, Result};
@@ -19,7 +20,12 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
     let tags = tags::owned(d.name(), &step.address, &d.metadata.tags);
     let existing = step.id.as_deref();
     let id = match &want.spec {
-        Spec::Vpc { cidr } => network::ensure_vpc(c, cidr, &tags, existing).await?,
+        Spec::Vpc { cidr } => {
+            // The VPC also names the bucket, so `reap` finds it without the config.
+            let mut tags = tags.clone();
+            tags.push((tags::BUCKET.to_owned(), d.bucket_name(&env.account, d.region())));
+            network::ensure_vpc(c, cidr, &tags, existing).await?
+        }
         Spec::Subnet { cidr, az_index, .. } => {
             let az = env.azs.get(*az_index).ok_or_else(|| {
                 Error::Failed(format!(
@@ -156,8 +162,23 @@ async fn launch(
     ec2::launch_host(c, &env.progress, d, launch, env.timeout).await
 }
 
-/// Deletes the step's resource.
+/// Deletes the step's resource, retrying while something still depends on
+/// it (ENIs of terminated workers detach late) until `--timeout`.
 pub async fn delete(env: &Env, step: &Step) -> Result<()> {
     let id = step.id.as_deref().ok_or_else(|| Error::Failed(format!("{}: nothing to delete", step.address)))?;
-    aws_delete::delete(&env.clients, &env.progress, step.kind, id, env.timeout).await
+    let started = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(500);
+    loop {
+        match aws_delete::delete(&env.clients, &env.progress, step.kind, id, env.timeout).await {
+            Err(e)
+                if e.aws_code().is_some_and(is_dependency_violation_code)
+                    && started.elapsed() + delay < env.timeout =>
+            {
+                env.progress.verbose(format!("{}: {e}; retrying in {}s", step.address, delay.as_secs_f32()));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(15));
+            }
+            other => return other,
+        }
+    }
 }

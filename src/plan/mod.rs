@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod desired;
+mod destroy;
 mod display;
 mod ensure;
 mod host;
@@ -13,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 pub use desired::{Desired, Kind, Spec};
+pub use destroy::destroy_plan;
 pub use display::PlanReport;
 pub use host::{host_fingerprint, host_inputs};
 
@@ -125,9 +127,14 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
     }
     let extra = inv.found.values().filter(|f| !wanted.contains(f.address.as_str())).chain(inv.duplicates.iter());
     for f in extra {
-        let reason = if wanted.contains(f.address.as_str()) { "duplicate" } else { "no longer in the config" };
+        // A duplicate gets an address of its own: `subnet/public-0~subnet-…`.
+        let (address, reason) = if wanted.contains(f.address.as_str()) && inv.found.get(&f.address) != Some(f) {
+            (format!("{}~{}", f.address, f.id), "duplicate")
+        } else {
+            (f.address.clone(), "no longer in the config")
+        };
         steps.push(Step {
-            address: f.address.clone(),
+            address,
             kind: f.kind,
             action: Action::Delete,
             id: Some(f.id.clone()),

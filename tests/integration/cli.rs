@@ -2,8 +2,19 @@
 
 use crate::harness::{gascale, run};
 
-const SUBCOMMANDS: &[&str] =
-    &["plan", "up", "destroy", "status", "fetch-root-password", "exec", "render", "reap", "force-unlock", "schema", "completions"];
+const SUBCOMMANDS: &[&str] = &[
+    "plan",
+    "up",
+    "destroy",
+    "status",
+    "fetch-root-password",
+    "exec",
+    "render",
+    "reap",
+    "force-unlock",
+    "schema",
+    "completions",
+];
 
 #[test]
 fn help_texts() {

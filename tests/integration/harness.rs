@@ -148,6 +148,18 @@ impl PrivateEmulator {
         PrivateEmulator { endpoint: String::from_utf8(out.stdout).unwrap().trim().to_owned(), dir }
     }
 
+    /// (service, operation) of every request so far.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        let log = std::fs::read_to_string(self.dir.path().join("requests.jsonl")).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["path"] != "/moto-api/data.json")
+            .map(|v| {
+                (v["auth"].as_str().unwrap_or_default().to_owned(), v["op"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect()
+    }
+
     /// Operation names of every request so far.
     pub fn operations(&self) -> Vec<String> {
         let log = std::fs::read_to_string(self.dir.path().join("requests.jsonl")).unwrap_or_default();

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod destroy;
 mod emulator;
 mod harness;
 mod owned;

@@ -46,10 +46,18 @@ pub fn count(c: &gascale::aws::Clients, name: &str) -> BTreeMap<&'static str, us
             "rtb",
             e.describe_route_tables().set_filters(Some(f.clone())).send().await.unwrap().route_tables().len(),
         );
-        n.insert(
-            "endpoint",
-            e.describe_vpc_endpoints().set_filters(Some(f.clone())).send().await.unwrap().vpc_endpoints().len(),
-        );
+        let endpoints = e.describe_vpc_endpoints().set_filters(Some(f.clone())).send().await.unwrap();
+        let live_endpoints = endpoints
+            .vpc_endpoints()
+            .iter()
+            .filter(|p| {
+                !matches!(
+                    p.state().map(|s| s.as_str().to_ascii_lowercase()).as_deref(),
+                    Some("deleted") | Some("deleting")
+                )
+            })
+            .count();
+        n.insert("endpoint", live_endpoints);
         n.insert(
             "sg",
             e.describe_security_groups().set_filters(Some(f.clone())).send().await.unwrap().security_groups().len(),

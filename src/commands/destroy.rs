@@ -1,0 +1,184 @@
+//! `gascale destroy`: delete everything the deployment owns — found by tags
+//! and IAM path, so a lost state file loses nothing — including the workers
+//! the runner launched; then look again and exit 3 naming any survivor.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::session::Session;
+use super::Context;
+use crate::aws::discover::Inventory;
+use crate::aws::{ssm, workers};
+use crate::error::{exit, Error, Result};
+use crate::output::Report;
+use crate::plan::apply::{self, Env};
+use crate::plan::{desired, destroy_plan, Plan, PlanReport};
+use crate::state::State;
+
+const PARALLELISM: usize = 8;
+
+/// Everything owned: the inventory (minus look-alikes) and the workers.
+async fn owned(session: &Session, state: Option<&State>) -> Result<(Inventory, workers::Workers)> {
+    let mut inventory = session.discover().await?;
+    // An untagged bucket is ours only if our state file says we created it.
+    if let Some(b) = inventory.found.get(desired::BUCKET).filter(|b| b.spec == "untagged") {
+        if !state.is_some_and(|s| s.resources.get(desired::BUCKET) == Some(&b.id)) {
+            inventory
+                .conflicts
+                .push(format!("skipped S3 bucket {}: it exists but carries no tags of this deployment", b.id));
+            inventory.found.remove(desired::BUCKET);
+        }
+    }
+    let vpc = inventory.id(desired::VPC).map(str::to_owned);
+    let subnets: Vec<String> =
+        inventory.found.values().filter(|f| f.kind == desired::Kind::Subnet).map(|f| f.id.clone()).collect();
+    let workers = workers::find(&session.clients, session.d.name(), vpc.as_deref(), &subnets).await?;
+    Ok((inventory, workers))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Destroyed {
+    pub deployment: String,
+    pub deleted: Vec<String>,
+    pub skipped: Vec<String>,
+}
+
+impl Report for Destroyed {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.deleted.is_empty() {
+            writeln!(out, "nothing to destroy")?;
+        } else {
+            writeln!(out, "destroyed deployment {}: {} resources deleted", self.deployment, self.deleted.len())?;
+        }
+        for s in &self.skipped {
+            writeln!(out, "  ! {s}")?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(ctx: &Context, dry_run: bool) -> Result<u8> {
+    let session = Session::open(ctx).await?;
+    match destroy(ctx, &session, dry_run).await? {
+        Some(done) => ctx.output.emit(&done)?,
+        None => ctx.output.emit(&PlanReport::new(&dry_run_plan(&session).await?))?,
+    }
+    Ok(exit::OK)
+}
+
+async fn dry_run_plan(session: &Session) -> Result<Plan> {
+    let state = session.store.load()?;
+    let (inventory, workers) = owned(session, state.as_ref()).await?;
+    let d = &session.d;
+    Ok(destroy_plan(d.name(), d.region(), &session.identity.account, &inventory, &workers))
+}
+
+/// Destroys one deployment; `None` for a dry run (nothing done).
+pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<Option<Destroyed>> {
+    if dry_run {
+        return Ok(None);
+    }
+    let _lock = session.store.lock("destroy")?;
+    let state = session.store.load()?;
+    let (inventory, workers) = owned(session, state.as_ref()).await?;
+    let d = &session.d;
+    let plan = destroy_plan(d.name(), d.region(), &session.identity.account, &inventory, &workers);
+    if plan.steps.is_empty() {
+        ctx.progress.info(format!("nothing to destroy: deployment {} owns no resources in {}", d.name(), d.region()));
+        session.store.remove()?;
+        return Ok(Some(Destroyed { deployment: d.name().into(), deleted: Vec::new(), skipped: plan.conflicts }));
+    }
+    let mut text = Vec::new();
+    plan.write_text(&mut text).map_err(Error::io("formatting the plan"))?;
+    ctx.progress.info(String::from_utf8_lossy(&text).trim_end());
+    confirm(ctx, d.name())?;
+    ctx.progress.info(format!("acting as {}", session.whoami()));
+    stop_runner(ctx, session, &inventory).await;
+    let base = state.unwrap_or_else(|| State::new(d.name(), d.region(), &session.identity.account));
+    let env = Arc::new(Env::new(
+        session.clients.clone(),
+        d.clone(),
+        ctx.progress.clone(),
+        session.identity.account.clone(),
+        inventory.availability_zones.clone(),
+        ctx.timeout,
+        false,
+        Default::default(),
+        Default::default(),
+        base,
+        session.store.clone(),
+    ));
+    let outcome = apply::apply(env, &plan, PARALLELISM).await?;
+    // The post-condition: look again, independently of what we think we did.
+    let (after, workers_left) = owned(session, None).await?;
+    let left = destroy_plan(d.name(), d.region(), &session.identity.account, &after, &workers_left);
+    if left.steps.is_empty() {
+        session.store.remove()?;
+        return Ok(Some(Destroyed { deployment: d.name().into(), deleted: outcome.changed, skipped: plan.conflicts }));
+    }
+    Err(Error::Partial(survivors(&left, &outcome)))
+}
+
+/// "N owned resources remain" with each one's ID and last error.
+fn survivors(left: &Plan, outcome: &apply::Outcome) -> String {
+    let mut msg = format!("{} owned resources remain:", left.steps.len());
+    for s in &left.steps {
+        let id = if s.kind == desired::Kind::Workers {
+            s.reason.clone().unwrap_or_default()
+        } else {
+            s.id.clone().unwrap_or_default()
+        };
+        let why = outcome
+            .failed
+            .iter()
+            .find(|(a, _)| a == &s.address)
+            .map(|(_, e)| e.to_string())
+            .or_else(|| {
+                outcome
+                    .skipped
+                    .contains(&s.address)
+                    .then(|| "not attempted: something it depends on was not deleted".into())
+            })
+            .unwrap_or_else(|| "still present after deletion".into());
+        msg.push_str(&format!("\n  {} {id}: {why}", s.address));
+    }
+    msg.push_str("\nfix the cause and run `gascale destroy` again");
+    msg
+}
+
+/// On a terminal, the user types the deployment name; without one, `--yes`
+/// is required so a CI job never hangs on a prompt.
+fn confirm(ctx: &Context, name: &str) -> Result<()> {
+    if ctx.yes {
+        return Ok(());
+    }
+    if !io::stdin().is_terminal() {
+        return Err(Error::Usage("destroy without a terminal needs --yes".into()));
+    }
+    eprint!("Type the deployment name ({name}) to delete everything above: ");
+    let _ = io::stderr().flush();
+    let mut answer = String::new();
+    io::stdin().lock().read_line(&mut answer).map_err(Error::io("reading the confirmation"))?;
+    if answer.trim() == name {
+        Ok(())
+    } else {
+        Err(Error::Failed("destroy cancelled: the name did not match".into()))
+    }
+}
+
+/// Stops the runner first so it launches no new workers while we reap; the
+/// host may be gone or unreachable, which only costs a warning.
+async fn stop_runner(ctx: &Context, session: &Session, inventory: &Inventory) {
+    let Some(host) = inventory.found.get(desired::HOST).filter(|h| h.state == "running") else { return };
+    let script = vec!["cd /srv/gitlab/gascale && docker compose -p gascale stop runner".to_owned()];
+    match ssm::run_command(&session.clients, &ctx.progress, &host.id, &script, Duration::from_secs(60)).await {
+        Ok(r) if r.status == "Success" => ctx.progress.info("stopped the runner on the host"),
+        Ok(r) => ctx
+            .progress
+            .warn(format!("could not stop the runner (SSM status {}); reaping its workers anyway", r.status)),
+        Err(e) => ctx.progress.warn(format!("could not reach the host through SSM ({e}); reaping the workers anyway")),
+    }
+}

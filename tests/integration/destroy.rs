@@ -1,0 +1,351 @@
+//! `gascale destroy` and `gascale reap` against the emulator: nothing owned
+//! is left — workers the "runner" launched included, state file or not —
+//! look-alikes survive, and what cannot be deleted is named with exit 3.
+
+use aws_sdk_ec2::types::{
+    Filter, InstanceMarketOptionsRequest, InstanceType, MarketType, RequestSpotLaunchSpecification, ResourceType, Tag,
+    TagSpecification,
+};
+
+use crate::harness::{runtime, sdk, sdk_at, unique_name, PrivateEmulator, Workdir};
+use crate::owned;
+use crate::up::minimal;
+
+fn up(w: &Workdir) -> serde_json::Value {
+    let r = w.gascale(&["up", "--no-wait", "--output", "json"]);
+    assert_eq!(r.code, 0, "up failed: {}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+fn ami(c: &gascale::aws::Clients) -> String {
+    runtime().block_on(async {
+        let p = c
+            .ssm
+            .get_parameter()
+            .name("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")
+            .send()
+            .await
+            .unwrap();
+        p.parameter().unwrap().value().unwrap().to_owned()
+    })
+}
+
+/// Launches `n` workers the way docker-machine does: spot instances in the
+/// worker subnet with the deployment tag, a machine name and the worker
+/// group; `keys` key pairs named like the machines; one open spot request.
+fn launch_workers(c: &gascale::aws::Clients, name: &str, outputs: &serde_json::Value, n: i32, keys: usize) {
+    let image = ami(c);
+    let subnet = outputs["private_subnet_ids"][0].as_str().unwrap().to_owned();
+    let sg = outputs["worker_security_group_id"].as_str().unwrap().to_owned();
+    runtime().block_on(async {
+        let tags = TagSpecification::builder()
+            .resource_type(ResourceType::Instance)
+            .tags(Tag::builder().key("gascale:deployment").value(name).build())
+            .tags(Tag::builder().key("gascale:managed-by").value("gascale").build())
+            .tags(Tag::builder().key("Name").value(format!("gitlab-docker-machine-{name}-1700000000-abcd")).build())
+            .build();
+        c.ec2
+            .run_instances()
+            .image_id(&image)
+            .instance_type(InstanceType::T3Small)
+            .min_count(n)
+            .max_count(n)
+            .subnet_id(&subnet)
+            .security_group_ids(&sg)
+            .instance_market_options(InstanceMarketOptionsRequest::builder().market_type(MarketType::Spot).build())
+            .tag_specifications(tags)
+            .send()
+            .await
+            .unwrap();
+        for k in 0..keys {
+            c.ec2.create_key_pair().key_name(format!("gitlab-docker-machine-{name}-{k}")).send().await.unwrap();
+        }
+        c.ec2
+            .request_spot_instances()
+            .launch_specification(
+                RequestSpotLaunchSpecification::builder()
+                    .image_id(&image)
+                    .instance_type(InstanceType::T3Small)
+                    .subnet_id(&subnet)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+/// Everything of the deployment that could be left: the owned resources,
+/// live workers, spot requests, key pairs and network interfaces.
+fn assert_nothing_left(c: &gascale::aws::Clients, name: &str, outputs: &serde_json::Value) {
+    assert_eq!(owned::count(c, name), owned::nothing(), "owned resources left");
+    let subnets: Vec<String> = ["public_subnet_ids", "private_subnet_ids"]
+        .iter()
+        .flat_map(|k| outputs[k].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()))
+        .collect();
+    runtime().block_on(async {
+        let named = c
+            .ec2
+            .describe_instances()
+            .filters(Filter::builder().name("tag:Name").values(format!("gitlab-docker-machine-{name}-*")).build())
+            .filters(Filter::builder().name("vpc-id").values(outputs["vpc_id"].as_str().unwrap()).build())
+            .send()
+            .await
+            .unwrap();
+        let live: Vec<_> = named
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| i.state().and_then(|s| s.name()).map(|s| s.as_str()) != Some("terminated"))
+            .collect();
+        assert!(live.is_empty(), "{} workers still running", live.len());
+        let spots = c.ec2.describe_spot_instance_requests().send().await.unwrap();
+        let open: Vec<_> = spots
+            .spot_instance_requests()
+            .iter()
+            .filter(|r| {
+                r.launch_specification().and_then(|l| l.subnet_id()).is_some_and(|s| subnets.iter().any(|x| x == s))
+            })
+            .filter(|r| matches!(r.state().map(|s| s.as_str()), Some("open") | Some("active")))
+            .collect();
+        assert!(open.is_empty(), "{} spot requests left", open.len());
+        let keys = c.ec2.describe_key_pairs().send().await.unwrap();
+        let ours = keys
+            .key_pairs()
+            .iter()
+            .filter(|k| k.key_name().unwrap_or_default().starts_with(&format!("gitlab-docker-machine-{name}-")))
+            .count();
+        assert_eq!(ours, 0, "key pairs left");
+        // The emulator keeps the interfaces of terminated instances and deleted
+        // NAT gateways (AWS removes them); none may belong to a live instance.
+        let enis = c
+            .ec2
+            .describe_network_interfaces()
+            .filters(Filter::builder().name("subnet-id").set_values(Some(subnets.clone())).build())
+            .send()
+            .await
+            .unwrap();
+        for eni in enis.network_interfaces() {
+            if let Some(instance) = eni.attachment().and_then(|a| a.instance_id()) {
+                let out = c.ec2.describe_instances().instance_ids(instance).send().await.unwrap();
+                let state = out.reservations()[0].instances()[0].state().unwrap().name().unwrap().as_str().to_owned();
+                assert_eq!(
+                    state,
+                    "terminated",
+                    "network interface {:?} belongs to a live instance",
+                    eni.network_interface_id()
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn destroy_leaves_nothing_workers_included() {
+    let c = sdk();
+    let name = unique_name("des");
+    let w = minimal(&name, "");
+    let outputs = up(&w);
+    launch_workers(&c, &name, &outputs, 30, 30);
+    let plan = w.gascale(&["destroy", "--dry-run"]);
+    assert_eq!(plan.code, 0);
+    assert!(plan.stdout.contains("- workers") && plan.stdout.contains("instances"), "{}", plan.stdout);
+    let r = w.gascale(&["destroy", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_nothing_left(&c, &name, &outputs);
+    assert!(!w.path().join(format!(".gascale/{name}.json")).exists(), "the state file outlived the deployment");
+    let again = w.gascale(&["destroy", "--yes"]);
+    assert_eq!(again.code, 0);
+    assert!(again.stdout.contains("nothing to destroy"), "{}", again.stdout);
+}
+
+#[test]
+fn destroy_without_the_state_file_finds_everything() {
+    let c = sdk();
+    let name = unique_name("nos");
+    let w = minimal(&name, "");
+    let outputs = up(&w);
+    launch_workers(&c, &name, &outputs, 3, 3);
+    std::fs::remove_dir_all(w.path().join(".gascale")).unwrap();
+    let r = w.gascale(&["destroy", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_nothing_left(&c, &name, &outputs);
+}
+
+#[test]
+fn destroy_after_a_killed_up_leaves_nothing() {
+    let c = sdk();
+    let name = unique_name("dk");
+    let w = minimal(&name, "");
+    crate::up::up_killed_after(&w, "sg/host");
+    let r = w.gascale(&["destroy", "--yes"]);
+    assert_eq!(r.code, 0, "{}", &r.stderr[r.stderr.len().saturating_sub(3000)..]);
+    assert_eq!(owned::count(&c, &name), owned::nothing());
+}
+
+#[test]
+fn destroy_needs_yes_without_a_terminal_and_dry_run_changes_nothing() {
+    let emulator = PrivateEmulator::start();
+    let name = unique_name("dry");
+    let w = minimal(&name, "");
+    assert_eq!(emulator.gascale(&w, &["up", "--no-wait"]).code, 0);
+    let no = emulator.gascale(&w, &["destroy"]);
+    assert_eq!(no.code, 64);
+    assert!(no.stderr.contains("--yes"), "{}", no.stderr);
+    let before = emulator.operations().len();
+    let dry = emulator.gascale(&w, &["destroy", "--dry-run"]);
+    assert_eq!(dry.code, 0);
+    assert!(dry.stdout.contains("Plan: 0 to add, 0 to change, 21 to destroy."), "{}", dry.stdout);
+    let mutating: Vec<String> =
+        emulator.operations()[before..].iter().filter(|o| crate::harness::is_mutating(o)).cloned().collect();
+    assert!(mutating.is_empty(), "destroy --dry-run called {mutating:?}");
+    assert_eq!(owned::count(&sdk_at(&emulator.endpoint), &name), owned::complete());
+}
+
+#[test]
+fn destroy_calls_do_not_grow_with_the_number_of_workers() {
+    let emulator = PrivateEmulator::start();
+    let c = sdk_at(&emulator.endpoint);
+    let mut calls = Vec::new();
+    for workers in [5, 50] {
+        let name = unique_name("cnt");
+        let w = minimal(&name, "");
+        let r = emulator.gascale(&w, &["up", "--no-wait", "--output", "json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let outputs: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        launch_workers(&c, &name, &outputs, workers, 0);
+        let before = emulator.requests().len();
+        let r = emulator.gascale(&w, &["destroy", "--yes"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let ec2 = emulator.requests()[before..].iter().filter(|(service, _)| service == "ec2").count();
+        calls.push(ec2);
+        assert_nothing_left(&c, &name, &outputs);
+    }
+    // Waits poll a little more or less; the count must not scale with workers.
+    assert!(calls[1] <= calls[0] + 3, "EC2 calls: {} with 5 workers, {} with 50", calls[0], calls[1]);
+}
+
+#[test]
+fn look_alikes_that_are_not_ours_survive() {
+    let c = sdk();
+    let name = unique_name("look");
+    let w = minimal(&name, "");
+    let outputs = up(&w);
+    let image = ami(&c);
+    let (vpc, instance) = runtime().block_on(async {
+        let vpc = c
+            .ec2
+            .create_vpc()
+            .cidr_block("10.77.0.0/16")
+            .send()
+            .await
+            .unwrap()
+            .vpc()
+            .unwrap()
+            .vpc_id()
+            .unwrap()
+            .to_owned();
+        let subnet = c
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block("10.77.1.0/24")
+            .send()
+            .await
+            .unwrap()
+            .subnet()
+            .unwrap()
+            .subnet_id()
+            .unwrap()
+            .to_owned();
+        let named = TagSpecification::builder()
+            .resource_type(ResourceType::Instance)
+            .tags(Tag::builder().key("Name").value(format!("gitlab-docker-machine-{name}-lookalike")).build())
+            .build();
+        let out = c
+            .ec2
+            .run_instances()
+            .image_id(&image)
+            .instance_type(InstanceType::T3Small)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(subnet)
+            .tag_specifications(named)
+            .send()
+            .await
+            .unwrap();
+        (vpc, out.instances()[0].instance_id().unwrap().to_owned())
+    });
+    let r = w.gascale(&["destroy", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_nothing_left(&c, &name, &outputs);
+    runtime().block_on(async {
+        assert_eq!(
+            c.ec2.describe_vpcs().vpc_ids(&vpc).send().await.unwrap().vpcs().len(),
+            1,
+            "a foreign VPC was deleted"
+        );
+        let i = c.ec2.describe_instances().instance_ids(&instance).send().await.unwrap();
+        let state = i.reservations()[0].instances()[0].state().unwrap().name().unwrap().as_str().to_owned();
+        assert_eq!(state, "running", "a foreign instance was terminated");
+    });
+}
+
+#[test]
+fn what_cannot_be_deleted_is_named_with_exit_3_and_the_rest_goes() {
+    let c = sdk();
+    let name = unique_name("stuck");
+    let w = minimal(&name, "");
+    let outputs = up(&w);
+    let vpc = outputs["vpc_id"].as_str().unwrap().to_owned();
+    // A subnet of someone else's in our VPC: gascale must not delete it, so
+    // the VPC cannot go (the emulator answers DependencyViolation).
+    let foreign = runtime().block_on(async {
+        let out = c.ec2.create_subnet().vpc_id(&vpc).cidr_block("10.0.250.0/24").send().await.unwrap();
+        out.subnet().unwrap().subnet_id().unwrap().to_owned()
+    });
+    let r = w.gascale(&["destroy", "--yes", "--timeout", "8s"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("vpc {vpc}")), "the survivor is not named: {}", r.stderr);
+    assert!(r.stderr.contains("DependencyViolation"), "{}", r.stderr);
+    let left = owned::count(&c, &name);
+    assert_eq!(left["vpc"], 1);
+    for gone in
+        ["instance", "nat", "eip", "bucket", "role", "profile", "data-volume", "endpoint", "subnet", "sg", "rtb", "igw"]
+    {
+        assert_eq!(left[gone], 0, "{gone} should have been deleted: {left:?}");
+    }
+    runtime().block_on(async {
+        assert_eq!(
+            c.ec2.describe_subnets().subnet_ids(&foreign).send().await.unwrap().subnets().len(),
+            1,
+            "the foreign subnet was deleted"
+        );
+        c.ec2.delete_subnet().subnet_id(&foreign).send().await.unwrap();
+    });
+    let r = w.gascale(&["destroy", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(owned::count(&c, &name), owned::nothing());
+}
+
+#[test]
+fn reap_removes_only_the_old_deployment() {
+    let c = sdk();
+    let (old, new) = (unique_name("old"), unique_name("new"));
+    let (wo, wn) = (minimal(&old, ""), minimal(&new, "network: {cidr: 10.5.0.0/16}\n"));
+    let oo = up(&wo);
+    up(&wn);
+    runtime().block_on(async {
+        let tag = Tag::builder().key("gascale:created").value("2020-01-01T00:00:00Z").build();
+        c.ec2.create_tags().resources(oo["vpc_id"].as_str().unwrap()).tags(tag).send().await.unwrap();
+    });
+    let dry = wn.gascale(&["reap", "--older-than", "6h", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.lines().any(|l| l.starts_with("would reap") && l.contains(&old)), "{}", dry.stdout);
+    assert!(dry.stdout.lines().any(|l| l.starts_with("kept") && l.contains(&new)), "{}", dry.stdout);
+    assert_eq!(owned::count(&c, &old), owned::complete(), "reap --dry-run deleted something");
+    let r = wn.gascale(&["reap", "--older-than", "6h", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(owned::count(&c, &old), owned::nothing());
+    assert_eq!(owned::count(&c, &new), owned::complete());
+}
