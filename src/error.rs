@@ -33,8 +33,6 @@ pub enum Error {
     /// An AWS call failed: which call, on what, why, and AWS's request ID.
     #[error("{operation} {resource}: {message}{}", .request_id.as_deref().map(|r| format!(" (request ID {r})")).unwrap_or_default())]
     Aws { operation: String, resource: String, code: Option<String>, message: String, request_id: Option<String> },
-    #[error("`gascale {0}` is not implemented yet")]
-    NotImplemented(&'static str),
     #[error("{0}")]
     Failed(String),
     #[error("timed out: {0}")]
@@ -57,7 +55,7 @@ impl Error {
             Error::LockHeld(_) => exit::LOCKED,
             Error::Partial(_) => exit::PARTIAL,
             Error::Interrupted => exit::INTERRUPTED,
-            Error::Aws { .. } | Error::NotImplemented(_) | Error::Failed(_) | Error::Io { .. } => exit::ERROR,
+            Error::Aws { .. } | Error::Failed(_) | Error::Io { .. } => exit::ERROR,
         }
     }
 

@@ -50,6 +50,65 @@ def operation_name(environ, body):
     return "S3:" + method + (":" + ",".join(sub) if sub else "")
 
 
+class SsmResults:
+    """What SSM commands print, set by tests.
+
+    moto's Run Command "succeeds" with empty output. Tests POST the result
+    an instance's commands should have to /gascale-test/ssm-result; every
+    GetCommandInvocation for that instance then answers with it, and the
+    scripts sent to it are kept for GET /gascale-test/ssm-commands.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.results = {}
+        self.commands = {}
+
+    def handle(self, environ, body, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/gascale-test/ssm-result" and environ.get("REQUEST_METHOD") == "POST":
+            result = json.loads(body or b"{}")
+            with self.lock:
+                self.results[result["InstanceId"]] = result
+            return _json(start_response, {"ok": True})
+        if path == "/gascale-test/ssm-commands":
+            instance = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("instance", [""])[0]
+            with self.lock:
+                return _json(start_response, self.commands.get(instance, []))
+        return None
+
+    def record(self, body):
+        request = json.loads(body or b"{}")
+        with self.lock:
+            for instance in request.get("InstanceIds", []):
+                self.commands.setdefault(instance, []).append(request.get("Parameters", {}))
+
+    def answer(self, body, start_response):
+        request = json.loads(body or b"{}")
+        with self.lock:
+            result = self.results.get(request.get("InstanceId"))
+        if result is None:
+            return None
+        status = result.get("Status", "Success")
+        return _json(start_response, {
+            "CommandId": request.get("CommandId"),
+            "InstanceId": request.get("InstanceId"),
+            "DocumentName": "AWS-RunShellScript",
+            "PluginName": "aws:runShellScript",
+            "Status": status,
+            "StatusDetails": status,
+            "ResponseCode": result.get("ResponseCode", 0),
+            "StandardOutputContent": result.get("StandardOutputContent", ""),
+            "StandardErrorContent": result.get("StandardErrorContent", ""),
+        })
+
+
+def _json(start_response, value):
+    data = json.dumps(value).encode()
+    start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
 class RequestLog:
     """Wraps the WSGI app; appends one JSON line per request to a file."""
 
@@ -57,11 +116,15 @@ class RequestLog:
         self.app = app
         self.lock = threading.Lock()
         self.file = open(path, "a", buffering=1) if path else None
+        self.ssm = SsmResults()
 
     def __call__(self, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = _Replay(body)
+        control = self.ssm.handle(environ, body, start_response)
+        if control is not None:
+            return control
         if self.file:
             record = {
                 "t": round(time.time(), 3),
@@ -72,6 +135,13 @@ class RequestLog:
             }
             with self.lock:
                 self.file.write(json.dumps(record) + "\n")
+        op = operation_name(environ, body)
+        if op == "SendCommand":
+            self.ssm.record(body)
+        elif op == "GetCommandInvocation":
+            answer = self.ssm.answer(body, start_response)
+            if answer is not None:
+                return answer
         return self.app(environ, start_response)
 
 

@@ -3,6 +3,7 @@
 
 mod completions;
 mod destroy;
+mod host;
 mod plan;
 mod reap;
 mod render;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use crate::aws::{AwsSettings, Clients};
 use crate::cli::{Cli, Command, GlobalArgs, OutputFormat};
 use crate::config::{self, Deployment};
-use crate::error::{exit, Error, Result};
+use crate::error::{exit, Result};
 use crate::output::{Format, Output};
 use crate::progress::Progress;
 
@@ -110,16 +111,9 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
         Command::Plan(args) => plan::run(ctx, args.detailed_exitcode).await,
         Command::Up(args) => up::run(ctx, &args).await,
         Command::Destroy(args) => destroy::run(ctx, args.dry_run).await,
-        Command::FetchRootPassword(_) => not_yet(ctx, "fetch-root-password").await,
-        Command::Exec(_) => not_yet(ctx, "exec").await,
+        Command::FetchRootPassword(args) => host::fetch_root_password(ctx, args.wait).await,
+        Command::Exec(args) => host::exec(ctx, &args.command).await,
         Command::Render(args) => render::run(ctx, &args.out).await,
         Command::Reap(args) => reap::run(ctx, args.older_than, args.dry_run).await,
     }
-}
-
-/// Commands of later milestones: they check their inputs like the real ones
-/// will (config, region), then say plainly that they do nothing yet.
-async fn not_yet(ctx: &Context, name: &'static str) -> Result<u8> {
-    ctx.connect().await?;
-    Err(Error::NotImplemented(name))
 }

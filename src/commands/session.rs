@@ -1,11 +1,16 @@
 //! What `plan`, `up` and `status` share: the deployment, AWS clients, who we
 //! are, the state file, and what exists — gathered in one place, once.
 
+use std::time::Duration;
+
 use crate::aws::discover::{self, Inventory, Names};
+use crate::aws::ec2;
+use crate::aws::wait::{wait_for, Poll};
 use crate::aws::{Clients, Identity};
 use crate::config::Deployment;
 use crate::error::Result;
 use crate::plan::{self, desired, Known, Plan};
+use crate::progress::Progress;
 use crate::state::{State, StateStore};
 
 use super::Context;
@@ -58,4 +63,27 @@ impl Session {
     pub fn whoami(&self) -> String {
         format!("account {}, caller {}, region {}", self.identity.account, self.identity.arn, self.identity.region)
     }
+
+    /// Waits for the host's `gascale:bootstrap` tag to read `complete`; a
+    /// `failed:STEP` ends the wait naming the step.
+    pub async fn wait_bootstrap(&self, progress: &Progress, host: &str, timeout: Duration) -> Result<String> {
+        let c = &self.clients;
+        wait_for(progress, &format!("GitLab on {host} to finish its bootstrap"), timeout, || async {
+            Ok(match ec2::bootstrap_status(c, host).await?.as_deref() {
+                Some("complete") => Poll::Ready("complete".to_owned()),
+                Some(failed) if failed.starts_with("failed:") => {
+                    Poll::Failed(bootstrap_failed(&failed["failed:".len()..]))
+                }
+                Some(running) => Poll::Pending(running.to_owned()),
+                None => Poll::Pending("not started".to_owned()),
+            })
+        })
+        .await
+    }
+}
+
+pub fn bootstrap_failed(step: &str) -> String {
+    format!(
+        "the bootstrap failed at step {step}; see its log: gascale exec -- tail -n 100 /var/log/gascale-bootstrap.log"
+    )
 }

@@ -4,15 +4,13 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 
 use super::session::Session;
 use super::Context;
-use crate::aws::ec2::{self, public_dns};
+use crate::aws::ec2::public_dns;
 use crate::aws::iam;
-use crate::aws::wait::{wait_for, Poll};
 use crate::cli::UpArgs;
 use crate::error::{exit, Error, Result};
 use crate::output::Report;
@@ -83,28 +81,10 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     let host = outputs.host_instance_id.clone();
     let bootstrap = match (args.no_wait, host) {
         (true, _) | (_, None) => None,
-        (false, Some(host)) => Some(wait_bootstrap(ctx, &session, &host, ctx.timeout).await?),
+        (false, Some(host)) => Some(session.wait_bootstrap(&ctx.progress, &host, ctx.timeout).await?),
     };
     ctx.output.emit(&Outputs { bootstrap, ..outputs })?;
     Ok(exit::OK)
-}
-
-/// Waits for the host's `gascale:bootstrap` tag to read `complete`; a
-/// `failed:STEP` ends the wait with the step's name.
-async fn wait_bootstrap(ctx: &Context, session: &Session, host: &str, timeout: Duration) -> Result<String> {
-    let c = &session.clients;
-    wait_for(&ctx.progress, &format!("GitLab on {host} to finish its bootstrap"), timeout, || async {
-        Ok(match ec2::bootstrap_status(c, host).await?.as_deref() {
-            Some("complete") => Poll::Ready("complete".to_owned()),
-            Some(failed) if failed.starts_with("failed:") => Poll::Failed(format!(
-                "the bootstrap failed at step {}; see /var/log/gascale-bootstrap.log on the host (gascale exec -- tail -n 100 /var/log/gascale-bootstrap.log)",
-                &failed["failed:".len()..]
-            )),
-            Some(running) => Poll::Pending(running.to_owned()),
-            None => Poll::Pending("not started".to_owned()),
-        })
-    })
-    .await
 }
 
 /// What a user needs after `up`: where GitLab is and what was created.

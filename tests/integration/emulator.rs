@@ -60,14 +60,6 @@ fn no_region_anywhere_is_a_usage_error_for_every_aws_command() {
 }
 
 #[test]
-fn unimplemented_commands_fail_rather_than_pretend() {
-    let w = Workdir::with_config(&config(&unique_name("ni"), Some("eu-west-1")));
-    let r = w.gascale(&["exec", "--", "true"]);
-    assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("not implemented yet"), "{}", r.stderr);
-}
-
-#[test]
 fn render_writes_every_bootstrap_file() {
     let name = unique_name("rn");
     let w = Workdir::with_config(&config(&name, Some("eu-west-1")));

@@ -189,3 +189,29 @@ pub fn is_mutating(op: &str) -> bool {
         || op.starts_with("S3:HEAD");
     !read
 }
+
+/// A plain HTTP request to the emulator's test controls (no client crate
+/// needed for two calls).
+pub fn emulator_control(endpoint: &str, method: &str, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the emulator");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+}
+
+/// Sets what SSM commands on `instance` print (see scripts/emulator/launch.py).
+pub fn set_ssm_result(instance: &str, status: &str, code: i32, stdout: &str, stderr: &str) {
+    let body = serde_json::json!({
+        "InstanceId": instance, "Status": status, "ResponseCode": code,
+        "StandardOutputContent": stdout, "StandardErrorContent": stderr,
+    });
+    emulator_control(endpoint(), "POST", "/gascale-test/ssm-result", &body.to_string());
+}

@@ -6,6 +6,7 @@ mod config;
 mod destroy;
 mod emulator;
 mod harness;
+mod host;
 mod owned;
 mod templates;
 mod up;
