@@ -59,8 +59,9 @@ pub struct GlobalArgs {
     /// Folder of the state files (`<name>.json`) and locks.
     #[arg(long, global = true, value_name = "DIR", default_value = ".gascale", env = "GASCALE_STATE_DIR")]
     pub state_dir: PathBuf,
-    /// Attempts per AWS call, the first one included (standard retry mode).
-    #[arg(long, global = true, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    /// Attempts per AWS call, the first one included (standard retry mode:
+    /// throttling and server errors are retried with jittered backoff).
+    #[arg(long, global = true, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=30))]
     pub max_attempts: u32,
     /// Upper bound for the whole command, e.g. 30m, 90s.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "45m")]

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod interrupt;
 pub mod output;
 pub mod pins;
 pub mod plan;

@@ -158,6 +158,7 @@ impl StateStore {
             Ok(mut f) => {
                 f.write_all(serde_json::to_string(&holder).expect("lock serializes").as_bytes())
                     .map_err(Error::io(format!("writing {}", path.display())))?;
+                crate::interrupt::hold_lock(Some(path.clone()));
                 Ok(Lock { path, info: holder, took_over: None })
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -196,6 +197,7 @@ pub struct Lock {
 
 impl Drop for Lock {
     fn drop(&mut self) {
+        crate::interrupt::hold_lock(None);
         let _ = fs::remove_file(&self.path);
     }
 }

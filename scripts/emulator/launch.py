@@ -10,6 +10,7 @@ run leaves no server behind.
 import argparse
 import json
 import os
+import random
 import signal
 import sys
 import threading
@@ -103,6 +104,64 @@ class SsmResults:
         })
 
 
+# The error each service answers when it throttles, and when it fails.
+THROTTLE = {
+    "ec2": (503, "text/xml", "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>{rid}</RequestID></Response>"),
+    "iam": (400, "text/xml", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"),
+    "sts": (400, "text/xml", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"),
+    "s3": (503, "application/xml", "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>{rid}</RequestId></Error>"),
+    "ssm": (400, "application/x-amz-json-1.1", '{{"__type":"ThrottlingException","message":"Rate exceeded"}}'),
+}
+INTERNAL = {
+    "ec2": (500, "text/xml", "<Response><Errors><Error><Code>InternalError</Code><Message>An internal error has occurred</Message></Error></Errors><RequestID>{rid}</RequestID></Response>"),
+    "iam": (500, "text/xml", "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceFailure</Code><Message>internal failure</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"),
+    "sts": (500, "text/xml", "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>internal failure</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"),
+    "s3": (500, "application/xml", "<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message><RequestId>{rid}</RequestId></Error>"),
+    "ssm": (500, "application/x-amz-json-1.1", '{{"__type":"InternalServerError","message":"internal failure"}}'),
+}
+
+
+class Faults:
+    """Seeded fault injection: a fraction of requests throttled, a fraction
+    failing with 500, and a fixed latency on each. A faulted request never
+    reaches moto, as a throttled request never changes anything in AWS."""
+
+    def __init__(self, throttle, error, latency_ms, seed):
+        self.throttle = throttle
+        self.error = error
+        self.latency = latency_ms / 1000.0
+        self.random = random.Random(seed)
+        self.lock = threading.Lock()
+
+    def set(self, throttle, error, seed):
+        """Changes the rates while running (POST /gascale-test/faults)."""
+        with self.lock:
+            self.throttle, self.error = throttle, error
+            self.random = random.Random(seed)
+
+    def pick(self, service):
+        if self.latency:
+            time.sleep(self.latency)
+        if service not in THROTTLE:
+            return None
+        with self.lock:
+            roll = self.random.random()
+        if roll < self.throttle:
+            return THROTTLE[service]
+        if roll < self.throttle + self.error:
+            return INTERNAL[service]
+        return None
+
+
+def _fault(start_response, fault, counter=[0]):
+    status, content_type, template = fault
+    counter[0] += 1
+    data = template.format(rid=f"gascale-fault-{counter[0]}").encode()
+    reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}[status]
+    start_response(f"{status} {reason}", [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    return [data]
+
+
 def _json(start_response, value):
     data = json.dumps(value).encode()
     start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))])
@@ -112,29 +171,39 @@ def _json(start_response, value):
 class RequestLog:
     """Wraps the WSGI app; appends one JSON line per request to a file."""
 
-    def __init__(self, app, path):
+    def __init__(self, app, path, faults):
         self.app = app
         self.lock = threading.Lock()
         self.file = open(path, "a", buffering=1) if path else None
         self.ssm = SsmResults()
+        self.faults = faults
 
     def __call__(self, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = _Replay(body)
+        if environ.get("PATH_INFO") == "/gascale-test/faults" and environ.get("REQUEST_METHOD") == "POST":
+            rates = json.loads(body or b"{}")
+            self.faults.set(rates.get("throttle", 0.0), rates.get("error", 0.0), rates.get("seed", 1))
+            return _json(start_response, {"ok": True})
         control = self.ssm.handle(environ, body, start_response)
         if control is not None:
             return control
+        service = _credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
+        fault = self.faults.pick(service)
         if self.file:
             record = {
                 "t": round(time.time(), 3),
                 "op": operation_name(environ, body),
                 "method": environ.get("REQUEST_METHOD"),
                 "path": environ.get("PATH_INFO"),
-                "auth": _credential_scope(environ.get("HTTP_AUTHORIZATION", "")),
+                "auth": service,
+                "fault": fault[0] if fault else None,
             }
             with self.lock:
                 self.file.write(json.dumps(record) + "\n")
+        if fault:
+            return _fault(start_response, fault)
         op = operation_name(environ, body)
         if op == "SendCommand":
             self.ssm.record(body)
@@ -186,9 +255,14 @@ def main():
     parser.add_argument("--port-file", required=True, help="where to write the chosen port")
     parser.add_argument("--request-log", help="append a JSON line per request here")
     parser.add_argument("--parent-pid", type=int, default=0, help="exit when this process is gone")
+    parser.add_argument("--throttle", type=float, default=0.0, help="fraction of requests throttled")
+    parser.add_argument("--error", type=float, default=0.0, help="fraction of requests failing with 500")
+    parser.add_argument("--latency-ms", type=int, default=0, help="added to every request")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the fault choices")
     args = parser.parse_args()
 
-    app = RequestLog(DomainDispatcherApplication(create_backend_app), args.request_log)
+    faults = Faults(args.throttle, args.error, args.latency_ms, args.seed)
+    app = RequestLog(DomainDispatcherApplication(create_backend_app), args.request_log, faults)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:

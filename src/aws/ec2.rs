@@ -148,7 +148,7 @@ pub async fn launch_host(
                     .unwrap_or("");
                 if attempt < 8 && code(&e).is_some_and(|code| is_propagation_code(code, message)) {
                     progress.verbose(format!("instance profile {} not visible to EC2 yet; retrying", l.profile));
-                    tokio::time::sleep(Duration::from_secs(2u64.pow(attempt.min(4)))).await;
+                    crate::interrupt::sleep(Duration::from_secs(2u64.pow(attempt.min(4)))).await?;
                     continue;
                 }
                 return Err(aws_error("ec2:RunInstances", "the GitLab host", e));

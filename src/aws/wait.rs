@@ -42,7 +42,10 @@ where
                     return Err(Error::Timeout(format!("{what} after {}s (last state: {state})", elapsed.as_secs())));
                 }
                 task.update(format!("waiting for {what}: {state}, {}s", elapsed.as_secs()));
-                tokio::time::sleep(delay.min(timeout.saturating_sub(elapsed))).await;
+                if let Err(e) = crate::interrupt::sleep(delay.min(timeout.saturating_sub(elapsed))).await {
+                    task.done("interrupted");
+                    return Err(e);
+                }
                 delay = (delay * 2).min(Duration::from_secs(15));
             }
         }

@@ -111,7 +111,11 @@ pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<
         base,
         session.store.clone(),
     ));
-    let outcome = apply::apply(env, &plan, PARALLELISM).await?;
+    let outcome = apply::apply(env.clone(), &plan, PARALLELISM).await?;
+    if outcome.interrupted {
+        ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state()));
+        return Err(Error::Interrupted);
+    }
     // The post-condition: look again, independently of what we think we did.
     let (after, workers_left) = owned(session, None).await?;
     let left = destroy_plan(d.name(), d.region(), &session.identity.account, &after, &workers_left);

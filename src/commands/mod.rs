@@ -82,8 +82,22 @@ impl Context {
     }
 }
 
+/// What exists after an interrupted run, and the commands to go on from
+/// there — printed on stderr before exiting 130.
+pub fn resume_hint(ctx: &Context, store: &crate::state::StateStore, state: &crate::state::State) -> String {
+    let config = ctx.config_path.display();
+    let mut msg =
+        format!("interrupted; {} resources exist (recorded in {}):", state.resources.len(), store.path().display());
+    for (address, id) in &state.resources {
+        msg.push_str(&format!("\n  {address}  {id}"));
+    }
+    msg.push_str(&format!("\nto resume:   gascale -f {config} up\nto clean up: gascale -f {config} destroy --yes"));
+    msg
+}
+
 /// Runs the command and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
+    crate::interrupt::install();
     let ctx = Context::new(&cli.global);
     match dispatch(&ctx, cli.command).await {
         Ok(code) => code,

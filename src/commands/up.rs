@@ -69,15 +69,29 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
         base,
         session.store.clone(),
     ));
+    let result = converge(ctx, args, &session, &plan, &env).await;
+    if let Err(Error::Interrupted) = result {
+        ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state()));
+    }
+    result
+}
+
+async fn converge(
+    ctx: &Context,
+    args: &UpArgs,
+    session: &Session,
+    plan: &crate::plan::Plan,
+    env: &Arc<Env>,
+) -> Result<u8> {
     if plan.has_changes() {
         ctx.progress.info(format!("acting as {}", session.whoami()));
-        apply::apply(env.clone(), &plan, PARALLELISM).await?.into_result()?;
+        apply::apply(env.clone(), plan, PARALLELISM).await?.into_result()?;
         ctx.progress.info(format!("state saved to {}", session.store.path().display()));
     } else {
         ctx.progress.info("no changes: the deployment matches the config");
         session.store.save(&env.state())?;
     }
-    let outputs = outputs(&session, &env);
+    let outputs = outputs(session, env);
     let host = outputs.host_instance_id.clone();
     let bootstrap = match (args.no_wait, host) {
         (true, _) | (_, None) => None,

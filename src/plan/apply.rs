@@ -100,12 +100,16 @@ pub struct Outcome {
     pub failed: Vec<(String, Error)>,
     /// Steps not started because a step they depend on failed.
     pub skipped: Vec<String>,
+    /// A signal stopped the plan before every step ran.
+    pub interrupted: bool,
 }
 
 impl Outcome {
     /// The first failure as the command's error, for `up`.
     pub fn into_result(mut self) -> Result<Vec<String>> {
-        if self.failed.is_empty() {
+        if self.interrupted {
+            Err(Error::Interrupted)
+        } else if self.failed.is_empty() {
             Ok(self.changed)
         } else {
             Err(self.failed.remove(0).1)
@@ -139,7 +143,7 @@ pub async fn apply(env: Arc<Env>, plan: &Plan, parallelism: usize) -> Result<Out
             rest.into_iter().partition(|s| s.deps.iter().all(|d| done.contains(d) || plan.step(d).is_none()));
         waiting = rest;
         let mut ready = ready.into_iter();
-        while running.len() < parallelism.max(1) {
+        while running.len() < parallelism.max(1) && !crate::interrupt::requested() {
             let Some(step) = ready.next() else { break };
             let (env, step) = (env.clone(), step.clone());
             running.spawn(async move {
@@ -167,6 +171,10 @@ pub async fn apply(env: Arc<Env>, plan: &Plan, parallelism: usize) -> Result<Out
                 done.insert(address.clone());
                 outcome.changed.push(address);
             }
+            Err(Error::Interrupted) => {
+                broken.insert(address.clone());
+                outcome.skipped.push(address);
+            }
             Err(e) => {
                 env.progress.error(format!("{address}: {e}"));
                 broken.insert(address.clone());
@@ -177,6 +185,7 @@ pub async fn apply(env: Arc<Env>, plan: &Plan, parallelism: usize) -> Result<Out
     for s in waiting {
         outcome.skipped.push(s.address.clone());
     }
+    outcome.interrupted = crate::interrupt::requested();
     Ok(outcome)
 }
 

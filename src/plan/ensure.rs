@@ -175,7 +175,7 @@ pub async fn delete(env: &Env, step: &Step) -> Result<()> {
                     && started.elapsed() + delay < env.timeout =>
             {
                 env.progress.verbose(format!("{}: {e}; retrying in {}s", step.address, delay.as_secs_f32()));
-                tokio::time::sleep(delay).await;
+                crate::interrupt::sleep(delay).await?;
                 delay = (delay * 2).min(std::time::Duration::from_secs(15));
             }
             other => return other,

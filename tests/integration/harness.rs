@@ -110,6 +110,8 @@ pub fn sdk_at(endpoint: &str) -> gascale::aws::Clients {
             .region(aws_config::Region::new("eu-west-1"))
             .endpoint_url(endpoint)
             .credentials_provider(aws_sdk_sts::config::Credentials::new("testing", "testing", None, None, "tests"))
+            // The fault-injecting emulator throttles the tests' own calls too.
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(20))
             .load(),
     );
     gascale::aws::Clients {
@@ -137,11 +139,17 @@ pub struct PrivateEmulator {
 
 impl PrivateEmulator {
     pub fn start() -> PrivateEmulator {
+        PrivateEmulator::start_with(&[])
+    }
+
+    /// With fault options of scripts/aws-emulator (`--throttle 0.2`, ...).
+    pub fn start_with(faults: &[&str]) -> PrivateEmulator {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(root().join("scripts/aws-emulator"))
             .args(["start", "--dir"])
             .arg(dir.path())
             .args(["--parent-pid", &std::process::id().to_string()])
+            .args(faults)
             .output()
             .expect("run scripts/aws-emulator");
         assert!(out.status.success(), "emulator did not start: {}", String::from_utf8_lossy(&out.stderr));
@@ -158,6 +166,21 @@ impl PrivateEmulator {
                 (v["auth"].as_str().unwrap_or_default().to_owned(), v["op"].as_str().unwrap_or_default().to_owned())
             })
             .collect()
+    }
+
+    /// Changes the emulator's fault rates from now on.
+    pub fn set_faults(&self, throttle: f64, error: f64, seed: u64) {
+        let body = serde_json::json!({"throttle": throttle, "error": error, "seed": seed});
+        emulator_control(&self.endpoint, "POST", "/gascale-test/faults", &body.to_string());
+    }
+
+    /// How many requests the emulator answered with an injected fault.
+    pub fn faults(&self) -> usize {
+        let log = std::fs::read_to_string(self.dir.path().join("requests.jsonl")).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| !v["fault"].is_null())
+            .count()
     }
 
     /// Operation names of every request so far.

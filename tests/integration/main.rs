@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod destroy;
 mod emulator;
+mod faults;
 mod harness;
 mod host;
 mod owned;

@@ -1,0 +1,134 @@
+//! Reliability: throttling and server errors, signals, stale locks, and
+//! every documented exit code.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::harness::{gascale, run, sdk_at, unique_name, PrivateEmulator};
+use crate::owned;
+use crate::up::minimal;
+
+#[test]
+fn up_up_destroy_through_throttling_and_server_errors() {
+    let emulator = PrivateEmulator::start_with(&["--throttle", "0.2", "--error", "0.05", "--seed", "7"]);
+    let c = sdk_at(&emulator.endpoint);
+    let name = unique_name("flaky");
+    let w = minimal(&name, "");
+    for round in ["first", "second"] {
+        let r = emulator.gascale(&w, &["up", "--no-wait"]);
+        assert_eq!(r.code, 0, "{round} up: {}", r.stderr);
+        assert_eq!(owned::count(&c, &name), owned::complete(), "after the {round} up");
+    }
+    let faults = emulator.faults();
+    assert!(faults > 10, "the emulator injected only {faults} faults");
+    let r = emulator.gascale(&w, &["destroy", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(owned::count(&c, &name), owned::nothing());
+}
+
+#[test]
+fn destroy_through_heavy_throttling() {
+    let emulator = PrivateEmulator::start();
+    let c = sdk_at(&emulator.endpoint);
+    let name = unique_name("throt");
+    let w = minimal(&name, "");
+    assert_eq!(emulator.gascale(&w, &["up", "--no-wait"]).code, 0);
+    emulator.set_faults(0.5, 0.0, 3);
+    let r = emulator.gascale(&w, &["destroy", "--yes", "--max-attempts", "20"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(emulator.faults() > 20, "only {} requests were throttled", emulator.faults());
+    assert_eq!(owned::count(&c, &name), owned::nothing());
+}
+
+/// Starts `up`, sends SIGINT when stderr shows `marker`; returns the exit
+/// code, how long the exit took after the signal, and stderr.
+fn interrupt_up_at(emulator: &PrivateEmulator, w: &crate::harness::Workdir, marker: &str) -> (i32, Duration, String) {
+    let mut child = gascale(w.path())
+        .arg("--endpoint-url")
+        .arg(&emulator.endpoint)
+        .args(["up", "--timeout", "60s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let mut signalled = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if signalled.is_none() && line.contains(marker) {
+            std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+            signalled = Some(Instant::now());
+        }
+    }
+    let status = child.wait().unwrap();
+    let took = signalled.map(|t| t.elapsed()).expect(&format!("never saw {marker:?}:\n{seen}"));
+    (status.code().unwrap_or(-1), took, seen)
+}
+
+#[test]
+fn sigint_during_up_stops_cleanly_and_a_rerun_completes() {
+    let emulator = PrivateEmulator::start_with(&["--latency-ms", "120"]);
+    let c = sdk_at(&emulator.endpoint);
+    for marker in ["created iam/role/host", "created subnet/public-0", "waiting for GitLab on"] {
+        let name = unique_name("sig");
+        let w = minimal(&name, "");
+        let (code, took, stderr) = interrupt_up_at(&emulator, &w, marker);
+        assert_eq!(code, 130, "at {marker:?}: {stderr}");
+        assert!(took < Duration::from_secs(7), "at {marker:?} the exit took {took:?}");
+        assert!(stderr.contains("to resume:   gascale -f gascale.yaml up"), "{stderr}");
+        assert!(w.path().join(format!(".gascale/{name}.json")).exists(), "no state file after {marker:?}");
+        assert!(!w.path().join(format!(".gascale/{name}.lock")).exists(), "lock left after {marker:?}");
+        let r = emulator.gascale(&w, &["up", "--no-wait"]);
+        assert_eq!(r.code, 0, "re-run after {marker:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("stale lock"), "the interrupted run did not release its lock");
+        assert_eq!(owned::count(&c, &name), owned::complete(), "after an interrupt at {marker:?}");
+    }
+}
+
+#[test]
+fn a_lock_of_another_host_is_named_and_only_its_id_unlocks_it() {
+    let emulator = PrivateEmulator::start();
+    let name = unique_name("lock");
+    let w = minimal(&name, "");
+    std::fs::create_dir_all(w.path().join(".gascale")).unwrap();
+    let holder = serde_json::json!({
+        "id": "00c0ffee00c0ffee", "pid": 4242, "host": "ci-runner-7", "command": "up", "started": "2026-11-28T10:00:00Z"
+    });
+    std::fs::write(w.path().join(format!(".gascale/{name}.lock")), holder.to_string()).unwrap();
+    let r = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    for part in [
+        "locked by `gascale up`",
+        "pid 4242",
+        "ci-runner-7",
+        "2026-11-28T10:00:00Z",
+        "00c0ffee00c0ffee",
+        "force-unlock",
+    ] {
+        assert!(r.stderr.contains(part), "the lock message lacks {part}: {}", r.stderr);
+    }
+    let wrong = run(gascale(w.path()).args(["force-unlock", "deadbeefdeadbeef"]));
+    assert_eq!(wrong.code, 64, "{}", wrong.stderr);
+    assert!(w.path().join(format!(".gascale/{name}.lock")).exists());
+    let right = run(gascale(w.path()).args(["force-unlock", "00c0ffee00c0ffee"]));
+    assert_eq!(right.code, 0, "{}", right.stderr);
+    let r = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn a_sigkilled_up_leaves_a_lock_the_next_run_names_and_takes_over() {
+    let name = unique_name("stale");
+    let w = minimal(&name, "");
+    crate::up::up_killed_after(&w, "vpc");
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join(format!(".gascale/{name}.lock"))).unwrap())
+            .unwrap();
+    let r = w.gascale(&["up", "--no-wait"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("pid {}", lock["pid"])), "the stale lock's holder is not named: {}", r.stderr);
+}
