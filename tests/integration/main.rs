@@ -6,6 +6,7 @@ mod config;
 mod destroy;
 mod emulator;
 mod faults;
+mod fuzz;
 mod harness;
 mod host;
 mod owned;
