@@ -63,6 +63,9 @@ pub struct GlobalArgs {
     /// throttling and server errors are retried with jittered backoff).
     #[arg(long, global = true, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=30))]
     pub max_attempts: u32,
+    /// Steps of a plan that may run at once.
+    #[arg(long, global = true, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallelism: u32,
     /// Upper bound for the whole command, e.g. 30m, 90s.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "45m")]
     pub timeout: Duration,

@@ -267,71 +267,76 @@ async fn discover_ec2(c: &Clients, deployment: &str) -> Result<Ec2Found> {
 /// our name outside that path is a conflict.
 async fn discover_iam(c: &Clients, names: &Names<'_>) -> Result<(Vec<Found>, Vec<String>)> {
     let path = super::iam::path(names.deployment);
-    let roles = c.iam.list_roles().path_prefix(&path).send().await.map_err(|e| aws_error("iam:ListRoles", &path, e))?;
-    let profiles = c
-        .iam
-        .list_instance_profiles()
-        .path_prefix(&path)
-        .send()
-        .await
-        .map_err(|e| aws_error("iam:ListInstanceProfiles", &path, e))?;
+    let (roles, profiles) = tokio::try_join!(
+        async { c.iam.list_roles().path_prefix(&path).send().await.map_err(on("iam:ListRoles", &path)) },
+        async {
+            c.iam
+                .list_instance_profiles()
+                .path_prefix(&path)
+                .send()
+                .await
+                .map_err(on("iam:ListInstanceProfiles", &path))
+        },
+    )?;
+    let role = |i: usize| {
+        let (address, name) = &names.roles[i];
+        let listed = roles.roles().iter().any(|r| r.role_name() == name);
+        async move {
+            if !listed {
+                let conflict = super::iam::role_path(c, name).await?.map(|other| {
+                    format!(
+                        "IAM role {name} exists at path {other} and is not ours (gascale uses {})",
+                        super::iam::path(names.deployment)
+                    )
+                });
+                return Ok((None, conflict));
+            }
+            let tags = c.iam.list_role_tags().role_name(name).send().await.map_err(on("iam:ListRoleTags", name))?;
+            let spec =
+                tags.tags().iter().find(|t| t.key() == tags::SPEC).map(|t| t.value().to_owned()).unwrap_or_default();
+            let found = Found {
+                address: address.to_string(),
+                kind: Kind::IamRole,
+                id: name.clone(),
+                spec,
+                state: "exists".into(),
+            };
+            Ok::<_, crate::error::Error>((Some(found), None))
+        }
+    };
+    let profile = |i: usize| {
+        let (address, name) = &names.profiles[i];
+        let listed = profiles.instance_profiles().iter().find(|p| p.instance_profile_name() == name).cloned();
+        async move {
+            let Some(p) = listed else {
+                let conflict = super::iam::profile_path(c, name).await?.map(|other| {
+                    format!(
+                        "IAM instance profile {name} exists at path {other} and is not ours (gascale uses {})",
+                        super::iam::path(names.deployment)
+                    )
+                });
+                return Ok((None, conflict));
+            };
+            // Converged when it holds its role; the tag API for profiles is
+            // not relied on.
+            let held: Vec<&str> = p.roles().iter().map(|r| r.role_name()).collect();
+            let spec = if held.len() == 1 { format!("role:{}", held[0]) } else { tags::PENDING.to_owned() };
+            let found = Found {
+                address: address.to_string(),
+                kind: Kind::InstanceProfile,
+                id: name.clone(),
+                spec,
+                state: "exists".into(),
+            };
+            Ok::<_, crate::error::Error>((Some(found), None))
+        }
+    };
+    let all = tokio::try_join!(role(0), role(1), profile(0), profile(1))?;
     let mut found = Vec::new();
     let mut conflicts = Vec::new();
-    for (address, name) in &names.roles {
-        match roles.roles().iter().find(|r| r.role_name() == name) {
-            Some(_) => {
-                let tags = c
-                    .iam
-                    .list_role_tags()
-                    .role_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("iam:ListRoleTags", name, e))?;
-                let spec = tags
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == tags::SPEC)
-                    .map(|t| t.value().to_owned())
-                    .unwrap_or_default();
-                found.push(Found {
-                    address: address.to_string(),
-                    kind: Kind::IamRole,
-                    id: name.clone(),
-                    spec,
-                    state: "exists".into(),
-                });
-            }
-            None => {
-                if let Some(other) = super::iam::role_path(c, name).await? {
-                    conflicts
-                        .push(format!("IAM role {name} exists at path {other} and is not ours (gascale uses {path})"));
-                }
-            }
-        }
-    }
-    for (address, name) in &names.profiles {
-        match profiles.instance_profiles().iter().find(|p| p.instance_profile_name() == name) {
-            Some(p) => {
-                let roles: Vec<&str> = p.roles().iter().map(|r| r.role_name()).collect();
-                // Converged when it holds its role; the tag API for profiles
-                // is not relied on.
-                let spec = if roles.len() == 1 { format!("role:{}", roles[0]) } else { tags::PENDING.to_owned() };
-                found.push(Found {
-                    address: address.to_string(),
-                    kind: Kind::InstanceProfile,
-                    id: name.clone(),
-                    spec,
-                    state: "exists".into(),
-                });
-            }
-            None => {
-                if let Some(other) = super::iam::profile_path(c, name).await? {
-                    conflicts.push(format!(
-                        "IAM instance profile {name} exists at path {other} and is not ours (gascale uses {path})"
-                    ));
-                }
-            }
-        }
+    for (f, conflict) in [all.0, all.1, all.2, all.3] {
+        found.extend(f);
+        conflicts.extend(conflict);
     }
     Ok((found, conflicts))
 }

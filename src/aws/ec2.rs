@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{
 };
 use base64::Engine;
 
-use super::errors::{aws_error, code, is_propagation_code};
+use super::errors::{aws_error, code, is_propagation_code, on};
 use super::tags::{self, ec2_spec};
 use super::wait::{wait_for, Poll};
 use super::Clients;
@@ -183,46 +183,46 @@ pub async fn wait_running(c: &Clients, progress: &Progress, id: &str, timeout: D
     .await
 }
 
-/// Associates the EIP and attaches the data volume, skipping what is done.
+/// Associates the EIP and attaches the data volume (both at once),
+/// skipping what is done.
 pub async fn attach_host_parts(c: &Clients, instance: &str, allocation: &str, volume: &str) -> Result<()> {
-    let addr = c
-        .ec2
-        .describe_addresses()
-        .allocation_ids(allocation)
-        .send()
-        .await
-        .map_err(|e| aws_error("ec2:DescribeAddresses", allocation, e))?;
-    if addr.addresses().first().and_then(|a| a.instance_id()) != Some(instance) {
-        c.ec2
-            .associate_address()
-            .allocation_id(allocation)
-            .instance_id(instance)
+    let eip = async {
+        let addr = c
+            .ec2
+            .describe_addresses()
+            .allocation_ids(allocation)
             .send()
             .await
-            .map_err(|e| aws_error("ec2:AssociateAddress", allocation, e))?;
-    }
-    let vol = c
-        .ec2
-        .describe_volumes()
-        .volume_ids(volume)
-        .send()
-        .await
-        .map_err(|e| aws_error("ec2:DescribeVolumes", volume, e))?;
-    let attached = vol
-        .volumes()
-        .first()
-        .map(|v| v.attachments().iter().any(|a| a.instance_id() == Some(instance)))
-        .unwrap_or(false);
-    if !attached {
-        c.ec2
-            .attach_volume()
-            .volume_id(volume)
-            .instance_id(instance)
-            .device(DATA_DEVICE)
-            .send()
-            .await
-            .map_err(|e| aws_error("ec2:AttachVolume", volume, e))?;
-    }
+            .map_err(on("ec2:DescribeAddresses", allocation))?;
+        if addr.addresses().first().and_then(|a| a.instance_id()) != Some(instance) {
+            c.ec2
+                .associate_address()
+                .allocation_id(allocation)
+                .instance_id(instance)
+                .send()
+                .await
+                .map_err(on("ec2:AssociateAddress", allocation))?;
+        }
+        Ok::<_, Error>(())
+    };
+    let data = async {
+        let vol =
+            c.ec2.describe_volumes().volume_ids(volume).send().await.map_err(on("ec2:DescribeVolumes", volume))?;
+        let attached =
+            vol.volumes().first().is_some_and(|v| v.attachments().iter().any(|a| a.instance_id() == Some(instance)));
+        if !attached {
+            c.ec2
+                .attach_volume()
+                .volume_id(volume)
+                .instance_id(instance)
+                .device(DATA_DEVICE)
+                .send()
+                .await
+                .map_err(on("ec2:AttachVolume", volume))?;
+        }
+        Ok(())
+    };
+    tokio::try_join!(eip, data)?;
     Ok(())
 }
 

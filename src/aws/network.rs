@@ -216,14 +216,18 @@ pub async fn ensure_route_table(
             }
         }
     }
-    for subnet in subnets.iter().filter(|s| !associated.contains(s)) {
-        let out = c.ec2.associate_route_table().route_table_id(&id).subnet_id(subnet).send().await;
-        if let Err(e) = out {
-            if !code(&e).is_some_and(is_already_exists_code) {
-                return Err(aws_error("ec2:AssociateRouteTable", subnet, e));
+    let associations = subnets.iter().filter(|s| !associated.contains(s)).map(|subnet| {
+        let id = &id;
+        async move {
+            match c.ec2.associate_route_table().route_table_id(id).subnet_id(subnet).send().await {
+                Err(e) if !code(&e).is_some_and(is_already_exists_code) => {
+                    Err(aws_error("ec2:AssociateRouteTable", subnet, e))
+                }
+                _ => Ok(()),
             }
         }
-    }
+    });
+    futures::future::try_join_all(associations).await?;
     Ok(id)
 }
 
@@ -291,7 +295,27 @@ pub enum Source {
 
 /// Makes the group's TCP ingress rules of the given kind (CIDR-sourced or
 /// group-sourced) exactly `want`: missing ones authorized, others revoked.
-pub async fn converge_ingress(c: &Clients, group: &str, want: &[(i32, Source)], groups_not_cidrs: bool) -> Result<()> {
+/// A group created a moment ago has no rules to look at (`fresh`).
+pub async fn converge_ingress(
+    c: &Clients,
+    group: &str,
+    want: &[(i32, Source)],
+    groups_not_cidrs: bool,
+    fresh: bool,
+) -> Result<()> {
+    if fresh {
+        if want.is_empty() {
+            return Ok(());
+        }
+        let add: Vec<IpPermission> = want.iter().map(permission).collect();
+        return match c.ec2.authorize_security_group_ingress().group_id(group).set_ip_permissions(Some(add)).send().await
+        {
+            Err(e) if !code(&e).is_some_and(is_already_exists_code) => {
+                Err(aws_error("ec2:AuthorizeSecurityGroupIngress", group, e))
+            }
+            _ => Ok(()),
+        };
+    }
     let out = c
         .ec2
         .describe_security_groups()

@@ -39,35 +39,39 @@ pub async fn ensure_bucket(
     }
     // Ownership tags first: a bucket of ours must never look foreign.
     put_tags(c, name, tags).await?;
-    c.s3.put_public_access_block()
-        .bucket(name)
-        .public_access_block_configuration(
-            PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(on("s3:PutPublicAccessBlock", name))?;
-    c.s3.put_bucket_ownership_controls()
-        .bucket(name)
-        .ownership_controls(
-            OwnershipControls::builder()
-                .rules(
-                    OwnershipControlsRule::builder()
-                        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
-                        .build()
-                        .expect("ownership"),
-                )
-                .build()
-                .expect("controls"),
-        )
-        .send()
-        .await
-        .map_err(on("s3:PutBucketOwnershipControls", name))?;
+    let access = async move {
+        c.s3.put_public_access_block()
+            .bucket(name)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(on("s3:PutPublicAccessBlock", name))
+    };
+    let ownership = async move {
+        c.s3.put_bucket_ownership_controls()
+            .bucket(name)
+            .ownership_controls(
+                OwnershipControls::builder()
+                    .rules(
+                        OwnershipControlsRule::builder()
+                            .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                            .build()
+                            .expect("ownership"),
+                    )
+                    .build()
+                    .expect("controls"),
+            )
+            .send()
+            .await
+            .map_err(on("s3:PutBucketOwnershipControls", name))
+    };
     let default = match cache.sse {
         Sse::Aes256 => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256),
         Sse::Kms => ServerSideEncryptionByDefault::builder()
@@ -76,28 +80,32 @@ pub async fn ensure_bucket(
     }
     .build()
     .expect("algorithm set");
-    c.s3.put_bucket_encryption()
-        .bucket(name)
-        .server_side_encryption_configuration(
-            ServerSideEncryptionConfiguration::builder()
-                .rules(
-                    ServerSideEncryptionRule::builder()
-                        .apply_server_side_encryption_by_default(default)
-                        .bucket_key_enabled(true)
-                        .build(),
-                )
-                .build()
-                .expect("rules"),
-        )
-        .send()
-        .await
-        .map_err(on("s3:PutBucketEncryption", name))?;
-    c.s3.put_bucket_policy()
-        .bucket(name)
-        .policy(tls_only_policy(name))
-        .send()
-        .await
-        .map_err(on("s3:PutBucketPolicy", name))?;
+    let encryption = async move {
+        c.s3.put_bucket_encryption()
+            .bucket(name)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(
+                        ServerSideEncryptionRule::builder()
+                            .apply_server_side_encryption_by_default(default)
+                            .bucket_key_enabled(true)
+                            .build(),
+                    )
+                    .build()
+                    .expect("rules"),
+            )
+            .send()
+            .await
+            .map_err(on("s3:PutBucketEncryption", name))
+    };
+    let policy = async move {
+        c.s3.put_bucket_policy()
+            .bucket(name)
+            .policy(tls_only_policy(name))
+            .send()
+            .await
+            .map_err(on("s3:PutBucketPolicy", name))
+    };
     let rules = vec![
         LifecycleRule::builder()
             .id("gascale-cache-expiry")
@@ -116,12 +124,18 @@ pub async fn ensure_bucket(
             .build()
             .expect("rule"),
     ];
-    c.s3.put_bucket_lifecycle_configuration()
-        .bucket(name)
-        .lifecycle_configuration(BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().expect("rules"))
-        .send()
-        .await
-        .map_err(on("s3:PutBucketLifecycleConfiguration", name))?;
+    let lifecycle = async move {
+        c.s3.put_bucket_lifecycle_configuration()
+            .bucket(name)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().expect("rules"),
+            )
+            .send()
+            .await
+            .map_err(on("s3:PutBucketLifecycleConfiguration", name))
+    };
+    // The settings are independent of each other: one round trip for all.
+    tokio::try_join!(access, ownership, encryption, policy, lifecycle)?;
     Ok(name.to_owned())
 }
 

@@ -18,8 +18,6 @@ use crate::plan::apply::{self, Env};
 use crate::plan::{desired, destroy_plan, Plan, PlanReport};
 use crate::state::State;
 
-const PARALLELISM: usize = 8;
-
 /// Everything owned: the inventory (minus look-alikes) and the workers.
 async fn owned(session: &Session, state: Option<&State>) -> Result<(Inventory, workers::Workers)> {
     let mut inventory = session.discover().await?;
@@ -111,7 +109,7 @@ pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<
         base,
         session.store.clone(),
     ));
-    let outcome = apply::apply(env.clone(), &plan, PARALLELISM).await?;
+    let outcome = apply::apply(env.clone(), &plan, ctx.parallelism).await?;
     if outcome.interrupted {
         ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state()));
         return Err(Error::Interrupted);

@@ -29,6 +29,7 @@ pub struct Context {
     pub state_dir: PathBuf,
     pub yes: bool,
     pub timeout: Duration,
+    pub parallelism: usize,
     aws: AwsSettings,
 }
 
@@ -45,6 +46,7 @@ impl Context {
             state_dir: g.state_dir.clone(),
             yes: g.yes,
             timeout: g.timeout,
+            parallelism: g.parallelism as usize,
             aws: AwsSettings {
                 profile: g.profile.clone(),
                 region: g.region.clone(),

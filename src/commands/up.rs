@@ -19,9 +19,6 @@ use crate::plan::desired::{self, Role};
 use crate::plan::{Action, PlanReport};
 use crate::state::State;
 
-/// Steps started at once; AWS's own rate limits stay well clear of this.
-const PARALLELISM: usize = 8;
-
 pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     let session = Session::open(ctx).await?;
     let _lock = if args.dry_run { None } else { Some(session.store.lock("up")?) };
@@ -85,7 +82,7 @@ async fn converge(
 ) -> Result<u8> {
     if plan.has_changes() {
         ctx.progress.info(format!("acting as {}", session.whoami()));
-        apply::apply(env.clone(), plan, PARALLELISM).await?.into_result()?;
+        apply::apply(env.clone(), plan, ctx.parallelism).await?.into_result()?;
         ctx.progress.info(format!("state saved to {}", session.store.path().display()));
     } else {
         ctx.progress.info("no changes: the deployment matches the config");

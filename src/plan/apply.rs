@@ -31,6 +31,8 @@ pub struct Env {
     pub eip_ips: Mutex<BTreeMap<String, String>>,
     state: Mutex<State>,
     store: StateStore,
+    /// The host's AMI, looked up once, early (see `prefetch_ami`).
+    ami: tokio::sync::OnceCell<String>,
 }
 
 impl Env {
@@ -60,7 +62,13 @@ impl Env {
             eip_ips: Mutex::new(eip_ips),
             state: Mutex::new(state),
             store,
+            ami: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The host's AMI: from the config, or AWS's public SSM parameter.
+    pub async fn ami(&self) -> Result<String> {
+        self.ami.get_or_try_init(|| crate::aws::ec2::host_ami(&self.clients, &self.d)).await.cloned()
     }
 
     pub fn id(&self, address: &str) -> Result<String> {
@@ -128,7 +136,21 @@ pub async fn apply(env: Arc<Env>, plan: &Plan, parallelism: usize) -> Result<Out
             env.record(&s.address, id)?;
         }
     }
+    // The AMI lookup is nobody's dependency but the host's: start it now,
+    // off the critical path.
+    if plan
+        .steps
+        .iter()
+        .any(|s| s.kind == super::Kind::Instance && matches!(s.action, Action::Create | Action::Replace))
+    {
+        let env = env.clone();
+        tokio::spawn(async move { env.ami().await });
+    }
+    // Ready steps start longest-remaining-chain first (list scheduling), so
+    // the critical path never waits behind a short branch.
+    let tails = super::critical::tails(plan);
     let mut waiting: Vec<&Step> = plan.steps.iter().filter(|s| s.action != Action::Keep).collect();
+    waiting.sort_by_key(|s| std::cmp::Reverse(tails.get(s.address.as_str()).copied().unwrap_or(0)));
     let mut broken: BTreeSet<String> = BTreeSet::new();
     let mut running: JoinSet<(String, Result<String>)> = JoinSet::new();
     let mut outcome = Outcome::default();

@@ -71,11 +71,13 @@ pub struct PlanReport<'a> {
     #[serde(flatten)]
     pub plan: &'a Plan,
     pub summary: Summary,
+    /// The longest chain of calls that must run one after another.
+    pub critical_path: super::critical::CriticalPath,
 }
 
 impl<'a> PlanReport<'a> {
     pub fn new(plan: &'a Plan) -> PlanReport<'a> {
-        PlanReport { plan, summary: plan.summary() }
+        PlanReport { plan, summary: plan.summary(), critical_path: super::critical::critical_path(plan) }
     }
 }
 

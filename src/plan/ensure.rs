@@ -66,20 +66,23 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
                 Role::Workers => format!("gascale {}: runner workers, SSH and Docker from the host only", d.name()),
             };
             let id = network::ensure_security_group(c, &vpc, name, &description, &tags, existing).await?;
+            let fresh = existing.is_none();
             match role {
                 Role::Host => {
                     let want: Vec<(i32, Source)> = allow_cidrs
                         .iter()
                         .flat_map(|cidr| [80, 443].map(|p| (p, Source::Cidr(cidr.clone()))))
                         .collect();
-                    network::converge_ingress(c, &id, &want, false).await?;
+                    network::converge_ingress(c, &id, &want, false, fresh).await?;
                 }
                 Role::Workers => {
                     let host = env.id(desired::SG_HOST)?;
                     let from_host = [(22, Source::Group(host.clone())), (2376, Source::Group(host.clone()))];
-                    network::converge_ingress(c, &id, &from_host, true).await?;
                     let from_workers = [(80, Source::Group(id.clone())), (443, Source::Group(id.clone()))];
-                    network::converge_ingress(c, &host, &from_workers, true).await?;
+                    tokio::try_join!(
+                        network::converge_ingress(c, &id, &from_host, true, fresh),
+                        network::converge_ingress(c, &host, &from_workers, true, false),
+                    )?;
                 }
             }
             id
@@ -151,7 +154,7 @@ async fn launch(
         .map(|b| format!("{b:02x}"))
         .collect();
     let launch = ec2::HostLaunch {
-        ami: ec2::host_ami(c, d).await?,
+        ami: env.ami().await?,
         subnet: &env.id(&desired::public_subnet(0))?,
         security_group: &env.id(desired::SG_HOST)?,
         profile: &env.id(desired::PROFILE_HOST)?,

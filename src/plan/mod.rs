@@ -3,6 +3,7 @@
 //! list (see `apply`), so nothing is decided twice.
 
 pub mod apply;
+pub mod critical;
 pub mod desired;
 mod destroy;
 mod display;

@@ -308,7 +308,11 @@ fn what_cannot_be_deleted_is_named_with_exit_3_and_the_rest_goes() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains(&format!("vpc {vpc}")), "the survivor is not named: {}", r.stderr);
     assert!(r.stderr.contains("DependencyViolation"), "{}", r.stderr);
-    assert!(r.stderr.contains("ec2:DeleteVpc") && r.stderr.contains("(request ID "), "the error must name the call and AWS's request ID: {}", r.stderr);
+    assert!(
+        r.stderr.contains("ec2:DeleteVpc") && r.stderr.contains("(request ID "),
+        "the error must name the call and AWS's request ID: {}",
+        r.stderr
+    );
     let left = owned::count(&c, &name);
     assert_eq!(left["vpc"], 1);
     for gone in

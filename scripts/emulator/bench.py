@@ -1,0 +1,158 @@
+"""gascale's benchmark; run through scripts/bench (see there)."""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import boto3
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.path.join(ROOT, "target", "release", "gascale")
+OUT = os.path.join(ROOT, "target", "bench")
+READ_PREFIXES = ("Describe", "Get", "List", "Head", "S3:GET", "S3:HEAD")
+
+
+def start_emulator(latency_ms):
+    emu_dir = os.path.join(OUT, "emulator")
+    subprocess.run([os.path.join(ROOT, "scripts", "aws-emulator"), "stop", "--dir", emu_dir], check=False)
+    endpoint = subprocess.run(
+        [os.path.join(ROOT, "scripts", "aws-emulator"), "start", "--dir", emu_dir,
+         "--parent-pid", str(os.getpid()), "--latency-ms", str(latency_ms)],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    return endpoint, os.path.join(emu_dir, "requests.jsonl")
+
+
+def requests(log):
+    with open(log) as f:
+        return [json.loads(line) for line in f if '"/moto-api/' not in line]
+
+
+class Gascale:
+    def __init__(self, endpoint, log, workdir):
+        self.log = log
+        self.workdir = workdir
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GASCALE_"))}
+        self.env.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_EC2_METADATA_DISABLED="true",
+                        AWS_ENDPOINT_URL=endpoint, AWS_CONFIG_FILE="/nonexistent", NO_COLOR="1")
+
+    def run(self, args, config):
+        """Runs gascale; returns wall seconds, peak RSS (KiB), stdout and the
+        (read, mutating) calls it made."""
+        before = len(requests(self.log))
+        stats = os.path.join(self.workdir, "time.txt")
+        started = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", stats, BINARY, "-f", config, *args],
+                              cwd=self.workdir, env=self.env, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if proc.returncode != 0:
+            sys.exit(f"bench: gascale {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        with open(stats) as f:
+            rss = int(f.read().split()[-1])
+        ops = [r["op"] for r in requests(self.log)[before:]]
+        mutating = sum(1 for op in ops if not op.startswith(READ_PREFIXES))
+        return wall, rss, proc.stdout, (len(ops) - mutating, mutating)
+
+
+def launch_workers(endpoint, name, outputs, count):
+    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="eu-west-1",
+                       aws_access_key_id="bench", aws_secret_access_key="bench")
+    ssm = boto3.client("ssm", endpoint_url=endpoint, region_name="eu-west-1",
+                       aws_access_key_id="bench", aws_secret_access_key="bench")
+    image = ssm.get_parameter(Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")["Parameter"]["Value"]
+    tags = [{"Key": "gascale:deployment", "Value": name}, {"Key": "gascale:managed-by", "Value": "gascale"},
+            {"Key": "Name", "Value": f"gitlab-docker-machine-{name}-worker"}]
+    ec2.run_instances(ImageId=image, InstanceType="t3.small", MinCount=count, MaxCount=count,
+                      SubnetId=outputs["private_subnet_ids"][0], SecurityGroupIds=[outputs["worker_security_group_id"]],
+                      InstanceMarketOptions={"MarketType": "spot"},
+                      TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
+
+
+def bound(plan_json, latency):
+    return plan_json["critical_path"]["calls"] * latency / 1000.0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    endpoint, log = start_emulator(args.latency_ms)
+    rows = {k: [] for k in ("up fresh", "up no-op", "destroy 0 workers", "destroy 50 workers")}
+    peak = []
+    for run in range(args.runs):
+        work = tempfile.mkdtemp(prefix="gascale-bench-")
+        g = Gascale(endpoint, log, work)
+        name = f"bench{os.getpid() % 1000}r{run}"
+        config = os.path.join(work, "gascale.yaml")
+        with open(config, "w") as f:
+            f.write(f"metadata: {{name: {name}, region: eu-west-1}}\n")
+        _, _, out, _ = g.run(["plan", "--output", "json"], config)
+        fresh_bound = bound(json.loads(out), args.latency_ms)
+        wall, rss, out, calls = g.run(["up", "--no-wait", "--output", "json"], config)
+        peak.append(rss)
+        rows["up fresh"].append((wall, calls, fresh_bound))
+        _, _, out_plan, _ = g.run(["plan", "--output", "json"], config)
+        wall, rss, out, calls = g.run(["up", "--no-wait", "--output", "json"], config)
+        rows["up no-op"].append((wall, calls, bound(json.loads(out_plan), args.latency_ms)))
+        for workers, key in ((0, "destroy 0 workers"), (50, "destroy 50 workers")):
+            if workers:
+                _, _, out, _ = g.run(["up", "--no-wait", "--output", "json"], config)
+                launch_workers(endpoint, name, json.loads(out), workers)
+            _, _, plan, _ = g.run(["destroy", "--dry-run", "--output", "json"], config)
+            wall, _, _, calls = g.run(["destroy", "--yes"], config)
+            rows[key].append((wall, calls, bound(json.loads(plan), args.latency_ms)))
+
+    def median(values):
+        return statistics.median(values)
+
+    report = {"latency_ms": args.latency_ms, "runs": args.runs, "commands": {}}
+    print(f"{'command':<20} {'wall s':>8} {'reads':>6} {'writes':>7} {'bound s':>8} {'wall/bound':>10}")
+    for key, samples in rows.items():
+        wall = median([s[0] for s in samples])
+        reads = median([s[1][0] for s in samples])
+        writes = median([s[1][1] for s in samples])
+        floor = median([s[2] for s in samples])
+        ratio = wall / floor if floor else float("nan")
+        report["commands"][key] = {"wall_s": round(wall, 3), "read_calls": reads, "mutating_calls": writes,
+                                   "bound_s": round(floor, 3), "wall_over_bound": round(ratio, 2)}
+        print(f"{key:<20} {wall:>8.2f} {reads:>6} {writes:>7} {floor:>8.2f} {ratio:>10.2f}")
+    starts = []
+    for _ in range(30):
+        t = time.perf_counter()
+        subprocess.run([BINARY, "--version"], check=True, capture_output=True)
+        starts.append(time.perf_counter() - t)
+    report["binary_bytes"] = os.path.getsize(BINARY)
+    report["version_ms"] = round(median(starts) * 1000, 2)
+    report["up_peak_rss_kib"] = max(peak)
+    print(f"release binary: {report['binary_bytes'] / 2**20:.1f} MiB; `gascale --version`: {report['version_ms']} ms (median of 30); "
+          f"peak memory of up: {report['up_peak_rss_kib'] / 1024:.1f} MiB")
+    c = report["commands"]
+    targets = {
+        "up fresh wall <= 1.3 x bound": c["up fresh"]["wall_over_bound"] <= 1.3,
+        "up no-op: 0 mutating calls": c["up no-op"]["mutating_calls"] == 0,
+        "up no-op: <= 20 read calls": c["up no-op"]["read_calls"] <= 20,
+        "up no-op wall <= 1.5 s": c["up no-op"]["wall_s"] <= 1.5,
+        "destroy 50 workers within +10 calls of 0": (c["destroy 50 workers"]["read_calls"] + c["destroy 50 workers"]["mutating_calls"])
+        <= (c["destroy 0 workers"]["read_calls"] + c["destroy 0 workers"]["mutating_calls"]) + 10,
+        "peak memory of up <= 64 MiB": report["up_peak_rss_kib"] <= 64 * 1024,
+        "gascale --version <= 15 ms": report["version_ms"] <= 15,
+        "release binary <= 40 MiB": report["binary_bytes"] <= 40 * 2**20,
+    }
+    report["targets"] = targets
+    for name, ok in targets.items():
+        print(f"  {'PASS' if ok else 'MISS'}  {name}")
+    with open(os.path.join(OUT, "bench.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"written {os.path.join(OUT, 'bench.json')}")
+    return 0 if all(targets.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
