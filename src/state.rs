@@ -89,7 +89,9 @@ impl StateStore {
             let mut f = fs::File::create(&tmp)?;
             f.write_all(&body)?;
             f.write_all(b"\n")?;
-            f.sync_all()?;
+            // No fsync: the rename is atomic, and a killed process loses no
+            // page the kernel already has. Only a power loss could cost the
+            // last entries — and the state is a cache of what the tags say.
             fs::rename(&tmp, &path)
         };
         write().map_err(Error::io(format!("writing {}", path.display())))

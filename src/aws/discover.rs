@@ -263,78 +263,87 @@ async fn discover_ec2(c: &Clients, deployment: &str) -> Result<Ec2Found> {
     Ok((out, eip_ips, bootstrap))
 }
 
-/// IAM: roles and profiles under `/gascale/<name>/`; a role or profile of
-/// our name outside that path is a conflict.
+/// IAM: the deployment's roles and profiles, each looked up by name (one
+/// round of calls, tags included); one of our names at another path than
+/// `/gascale/<name>/` is a conflict.
 async fn discover_iam(c: &Clients, names: &Names<'_>) -> Result<(Vec<Found>, Vec<String>)> {
     let path = super::iam::path(names.deployment);
-    let (roles, profiles) = tokio::try_join!(
-        async { c.iam.list_roles().path_prefix(&path).send().await.map_err(on("iam:ListRoles", &path)) },
-        async {
-            c.iam
-                .list_instance_profiles()
-                .path_prefix(&path)
-                .send()
-                .await
-                .map_err(on("iam:ListInstanceProfiles", &path))
-        },
-    )?;
+    let path = path.as_str();
     let role = |i: usize| {
         let (address, name) = &names.roles[i];
-        let listed = roles.roles().iter().any(|r| r.role_name() == name);
         async move {
-            if !listed {
-                let conflict = super::iam::role_path(c, name).await?.map(|other| {
-                    format!(
-                        "IAM role {name} exists at path {other} and is not ours (gascale uses {})",
-                        super::iam::path(names.deployment)
-                    )
-                });
-                return Ok((None, conflict));
-            }
-            let tags = c.iam.list_role_tags().role_name(name).send().await.map_err(on("iam:ListRoleTags", name))?;
-            let spec =
-                tags.tags().iter().find(|t| t.key() == tags::SPEC).map(|t| t.value().to_owned()).unwrap_or_default();
-            let found = Found {
-                address: address.to_string(),
-                kind: Kind::IamRole,
-                id: name.clone(),
-                spec,
-                state: "exists".into(),
+            let role = match c.iam.get_role().role_name(name).send().await {
+                Ok(out) => out.role().cloned(),
+                Err(e) if code(&e) == Some("NoSuchEntity") => None,
+                Err(e) => return Err(on("iam:GetRole", name)(e)),
             };
-            Ok::<_, crate::error::Error>((Some(found), None))
+            Ok(match role {
+                None => (None, None),
+                Some(r) if r.path() != path => (
+                    None,
+                    Some(format!("IAM role {name} exists at path {} and is not ours (gascale uses {path})", r.path())),
+                ),
+                Some(r) => {
+                    let spec = r
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == tags::SPEC)
+                        .map(|t| t.value().to_owned())
+                        .unwrap_or_default();
+                    (
+                        Some(Found {
+                            address: address.to_string(),
+                            kind: Kind::IamRole,
+                            id: name.clone(),
+                            spec,
+                            state: "exists".into(),
+                        }),
+                        None,
+                    )
+                }
+            })
         }
     };
     let profile = |i: usize| {
         let (address, name) = &names.profiles[i];
-        let listed = profiles.instance_profiles().iter().find(|p| p.instance_profile_name() == name).cloned();
         async move {
-            let Some(p) = listed else {
-                let conflict = super::iam::profile_path(c, name).await?.map(|other| {
-                    format!(
-                        "IAM instance profile {name} exists at path {other} and is not ours (gascale uses {})",
-                        super::iam::path(names.deployment)
-                    )
-                });
-                return Ok((None, conflict));
+            let profile = match c.iam.get_instance_profile().instance_profile_name(name).send().await {
+                Ok(out) => out.instance_profile().cloned(),
+                Err(e) if code(&e) == Some("NoSuchEntity") => None,
+                Err(e) => return Err(on("iam:GetInstanceProfile", name)(e)),
             };
-            // Converged when it holds its role; the tag API for profiles is
-            // not relied on.
-            let held: Vec<&str> = p.roles().iter().map(|r| r.role_name()).collect();
-            let spec = if held.len() == 1 { format!("role:{}", held[0]) } else { tags::PENDING.to_owned() };
-            let found = Found {
-                address: address.to_string(),
-                kind: Kind::InstanceProfile,
-                id: name.clone(),
-                spec,
-                state: "exists".into(),
-            };
-            Ok::<_, crate::error::Error>((Some(found), None))
+            Ok(match profile {
+                None => (None, None),
+                Some(p) if p.path() != path => (
+                    None,
+                    Some(format!(
+                        "IAM instance profile {name} exists at path {} and is not ours (gascale uses {path})",
+                        p.path()
+                    )),
+                ),
+                Some(p) => {
+                    // Converged when it holds its role.
+                    let held: Vec<&str> = p.roles().iter().map(|r| r.role_name()).collect();
+                    let spec = if held.len() == 1 { format!("role:{}", held[0]) } else { tags::PENDING.to_owned() };
+                    let found = Found {
+                        address: address.to_string(),
+                        kind: Kind::InstanceProfile,
+                        id: name.clone(),
+                        spec,
+                        state: "exists".into(),
+                    };
+                    (Some(found), None)
+                }
+            })
         }
     };
-    let all = tokio::try_join!(role(0), role(1), profile(0), profile(1))?;
+    let all: [(Option<Found>, Option<String>); 4] = {
+        let (a, b, c2, d) = tokio::try_join!(role(0), role(1), profile(0), profile(1))?;
+        [a, b, c2, d]
+    };
     let mut found = Vec::new();
     let mut conflicts = Vec::new();
-    for (f, conflict) in [all.0, all.1, all.2, all.3] {
+    for (f, conflict) in all {
         found.extend(f);
         conflicts.extend(conflict);
     }

@@ -17,23 +17,6 @@ pub fn path(deployment: &str) -> String {
     format!("/gascale/{deployment}/")
 }
 
-/// The path of a role of that name, if one exists anywhere.
-pub async fn role_path(c: &Clients, name: &str) -> Result<Option<String>> {
-    match c.iam.get_role().role_name(name).send().await {
-        Ok(out) => Ok(out.role().map(|r| r.path().to_owned())),
-        Err(e) if code(&e) == Some("NoSuchEntity") => Ok(None),
-        Err(e) => Err(aws_error("iam:GetRole", name, e)),
-    }
-}
-
-pub async fn profile_path(c: &Clients, name: &str) -> Result<Option<String>> {
-    match c.iam.get_instance_profile().instance_profile_name(name).send().await {
-        Ok(out) => Ok(out.instance_profile().map(|p| p.path().to_owned())),
-        Err(e) if code(&e) == Some("NoSuchEntity") => Ok(None),
-        Err(e) => Err(aws_error("iam:GetInstanceProfile", name, e)),
-    }
-}
-
 fn arn(account: &str, kind: &str, d: &Deployment, name: &str) -> String {
     format!("arn:aws:iam::{account}:{kind}{}{name}", path(d.name()))
 }
@@ -105,6 +88,12 @@ pub fn host_policy(d: &Deployment, account: &str, bucket: &str) -> serde_json::V
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
+fn iam_tags(tags: &[(String, String)]) -> Vec<aws_sdk_iam::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("key and value"))
+        .collect()
+}
+
 fn trust_policy() -> String {
     json!({
         "Version": "2012-10-17",
@@ -123,10 +112,6 @@ pub async fn ensure_role(
     exists: bool,
 ) -> Result<String> {
     if !exists {
-        let iam_tags: Vec<_> = tags
-            .iter()
-            .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("key and value"))
-            .collect();
         let created = c
             .iam
             .create_role()
@@ -134,7 +119,7 @@ pub async fn ensure_role(
             .path(path(d.name()))
             .assume_role_policy_document(trust_policy())
             .description(format!("gascale deployment {}", d.name()))
-            .set_tags(Some(iam_tags))
+            .set_tags(Some(iam_tags(tags)))
             .send()
             .await;
         if let Err(e) = created {
@@ -180,16 +165,12 @@ pub async fn ensure_profile(
     exists: bool,
 ) -> Result<String> {
     if !exists {
-        let iam_tags: Vec<_> = tags
-            .iter()
-            .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("key and value"))
-            .collect();
         let created = c
             .iam
             .create_instance_profile()
             .instance_profile_name(name)
             .path(path(d.name()))
-            .set_tags(Some(iam_tags))
+            .set_tags(Some(iam_tags(tags)))
             .send()
             .await;
         if let Err(e) = created {

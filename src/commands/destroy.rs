@@ -3,7 +3,6 @@
 //! the runner launched; then look again and exit 3 naming any survivor.
 
 use std::io::{self, BufRead, IsTerminal, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -14,7 +13,7 @@ use crate::aws::discover::Inventory;
 use crate::aws::{ssm, workers};
 use crate::error::{exit, Error, Result};
 use crate::output::Report;
-use crate::plan::apply::{self, Env};
+use crate::plan::apply;
 use crate::plan::{desired, destroy_plan, Plan, PlanReport};
 use crate::state::State;
 
@@ -95,20 +94,7 @@ pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<
     confirm(ctx, d.name())?;
     ctx.progress.info(format!("acting as {}", session.whoami()));
     stop_runner(ctx, session, &inventory).await;
-    let base = state.unwrap_or_else(|| State::new(d.name(), d.region(), &session.identity.account));
-    let env = Arc::new(Env::new(
-        session.clients.clone(),
-        d.clone(),
-        ctx.progress.clone(),
-        session.identity.account.clone(),
-        inventory.availability_zones.clone(),
-        ctx.timeout,
-        false,
-        Default::default(),
-        Default::default(),
-        base,
-        session.store.clone(),
-    ));
+    let env = session.env(ctx, &inventory, state, false);
     let outcome = apply::apply(env.clone(), &plan, ctx.parallelism).await?;
     if outcome.interrupted {
         ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state()));

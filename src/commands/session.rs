@@ -1,6 +1,8 @@
 //! What `plan`, `up` and `status` share: the deployment, AWS clients, who we
 //! are, the state file, and what exists — gathered in one place, once.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::aws::discover::{self, Inventory, Names};
@@ -9,6 +11,7 @@ use crate::aws::wait::{wait_for, Poll};
 use crate::aws::{Clients, Identity};
 use crate::config::Deployment;
 use crate::error::Result;
+use crate::plan::apply::Env;
 use crate::plan::{self, desired, Known, Plan};
 use crate::progress::Progress;
 use crate::state::{State, StateStore};
@@ -57,6 +60,33 @@ impl Session {
     pub fn plan(&self, inventory: &Inventory, state: Option<&State>) -> Plan {
         let known = Known { inventory, state, account: &self.identity.account, bucket: &self.bucket };
         plan::build(&self.d, &known)
+    }
+
+    /// The executor's environment for a plan built from `inventory`.
+    pub fn env(
+        &self,
+        ctx: &Context,
+        inventory: &Inventory,
+        state: Option<State>,
+        allow_host_replacement: bool,
+    ) -> Arc<Env> {
+        let d = &self.d;
+        let ids: BTreeMap<String, String> =
+            inventory.found.values().map(|f| (f.address.clone(), f.id.clone())).collect();
+        let base = state.unwrap_or_else(|| State::new(d.name(), d.region(), &self.identity.account));
+        Arc::new(Env::new(
+            self.clients.clone(),
+            d.clone(),
+            ctx.progress.clone(),
+            self.identity.account.clone(),
+            inventory.availability_zones.clone(),
+            ctx.timeout,
+            allow_host_replacement,
+            ids,
+            inventory.eip_ips.clone(),
+            base,
+            self.store.clone(),
+        ))
     }
 
     /// "account A as ARN in REGION": printed before any mutating call.

@@ -1,7 +1,6 @@
 //! `gascale up`: converge AWS to the config by executing the plan that
 //! `plan` prints, then wait for GitLab's bootstrap and print the outputs.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::Arc;
 
@@ -17,7 +16,6 @@ use crate::output::Report;
 use crate::plan::apply::{self, Env};
 use crate::plan::desired::{self, Role};
 use crate::plan::{Action, PlanReport};
-use crate::state::State;
 
 pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     let session = Session::open(ctx).await?;
@@ -50,22 +48,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
             crate::plan::host_replacement_reason()
         )));
     }
-    let d = session.d.clone();
-    let ids: BTreeMap<String, String> = inventory.found.values().map(|f| (f.address.clone(), f.id.clone())).collect();
-    let base = state.unwrap_or_else(|| State::new(d.name(), d.region(), &session.identity.account));
-    let env = Arc::new(Env::new(
-        session.clients.clone(),
-        d.clone(),
-        ctx.progress.clone(),
-        session.identity.account.clone(),
-        inventory.availability_zones.clone(),
-        ctx.timeout,
-        args.allow_host_replacement,
-        ids,
-        inventory.eip_ips.clone(),
-        base,
-        session.store.clone(),
-    ));
+    let env = session.env(ctx, &inventory, state, args.allow_host_replacement);
     let result = converge(ctx, args, &session, &plan, &env).await;
     if let Err(Error::Interrupted) = result {
         ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state()));

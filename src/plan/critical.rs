@@ -10,9 +10,9 @@ use serde::Serialize;
 use super::desired::{Kind, Spec};
 use super::{Action, Plan, Step};
 
-/// Calls before the first step: GetCallerIdentity, then discovery (its
-/// describes run at once; IAM lists, then looks at each role).
-pub const PREFIX_CALLS: usize = 3;
+/// Calls before the first step: GetCallerIdentity, then discovery (all its
+/// calls at once).
+pub const PREFIX_CALLS: usize = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CriticalPath {
