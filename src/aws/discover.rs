@@ -250,6 +250,15 @@ async fn discover_ec2(c: &Clients, deployment: &str) -> Result<Ec2Found> {
         }
         if ours(i.tags()) && tags::get(i.tags(), tags::RESOURCE) == Some(crate::plan::desired::HOST) {
             bootstrap = tags::get(i.tags(), tags::BOOTSTRAP).map(str::to_owned);
+            // The runner's configuration lives on the host: its fingerprint
+            // is the host's `gascale:runner-spec` tag.
+            if let Some(spec) = tags::get(i.tags(), tags::RUNNER_SPEC) {
+                let mut t = i.tags().to_vec();
+                t.retain(|t| t.key() != Some(tags::RESOURCE) && t.key() != Some(tags::SPEC));
+                t.push(Tag::builder().key(tags::RESOURCE).value(crate::plan::desired::RUNNER_CONFIG).build());
+                t.push(Tag::builder().key(tags::SPEC).value(spec).build());
+                out.push((Kind::RunnerConfig, s(i.instance_id()), t, "applied".into()));
+            }
         }
         out.push((Kind::Instance, s(i.instance_id()), i.tags().to_vec(), state));
     }

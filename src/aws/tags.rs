@@ -12,6 +12,8 @@ pub const RESOURCE: &str = "gascale:resource";
 pub const SPEC: &str = "gascale:spec";
 pub const CREATED: &str = "gascale:created";
 pub const BOOTSTRAP: &str = "gascale:bootstrap";
+/// On the host: the fingerprint of the runner configuration applied to it.
+pub const RUNNER_SPEC: &str = "gascale:runner-spec";
 pub const PENDING: &str = "pending";
 /// On the VPC: the deployment's bucket, for `reap`.
 pub const BUCKET: &str = "gascale:bucket";

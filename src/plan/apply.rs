@@ -33,6 +33,8 @@ pub struct Env {
     store: StateStore,
     /// The host's AMI, looked up once, early (see `prefetch_ami`).
     ami: tokio::sync::OnceCell<String>,
+    /// This run launched the host (which then boots with the runner's config).
+    pub launched_host: std::sync::atomic::AtomicBool,
 }
 
 impl Env {
@@ -63,6 +65,7 @@ impl Env {
             state: Mutex::new(state),
             store,
             ami: tokio::sync::OnceCell::new(),
+            launched_host: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

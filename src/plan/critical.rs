@@ -28,6 +28,7 @@ pub fn sequential_calls(step: &Step) -> usize {
     if step.action == Action::Delete {
         return match step.kind {
             Kind::Workers => 4,
+            Kind::RunnerConfig => 0,
             Kind::Instance => 2,
             Kind::Volume | Kind::Subnet | Kind::VpcEndpoint | Kind::Vpc => 1,
             Kind::ElasticIp | Kind::SecurityGroup | Kind::InternetGateway | Kind::InstanceProfile | Kind::Bucket => 3,
@@ -59,6 +60,9 @@ pub fn sequential_calls(step: &Step) -> usize {
         // (AMI looked up beforehand) run, wait, the EIP and the volume at
         // once (describe + associate/attach), the spec tag
         Some(Spec::Instance) => 5,
+        // a tag on a new host; on a running one: send, poll, tag
+        Some(Spec::RunnerConfig) if step.action == Action::Create => 1,
+        Some(Spec::RunnerConfig) => 3,
         None => 1,
     }
 }

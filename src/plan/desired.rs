@@ -24,6 +24,9 @@ pub enum Kind {
     Bucket,
     Volume,
     Instance,
+    /// The runner's configuration on the host: applied through SSM when it
+    /// changes, so runner settings never need a new host.
+    RunnerConfig,
     /// The runner's workers (instances docker-machine launched, their spot
     /// requests and key pairs): never created by gascale, always reaped.
     Workers,
@@ -54,6 +57,7 @@ pub enum Spec {
     Bucket { name: String },
     Volume { size_gb: u32 },
     Instance,
+    RunnerConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,6 +100,7 @@ pub const BUCKET: &str = "bucket";
 pub const HOST_EIP: &str = "eip/host";
 pub const DATA_VOLUME: &str = "volume/data";
 pub const HOST: &str = "instance/host";
+pub const RUNNER_CONFIG: &str = "runner/config";
 
 pub fn public_subnet(i: usize) -> String {
     format!("subnet/public-{i}")
@@ -224,5 +229,6 @@ pub fn desired(d: &Deployment, bucket: &str) -> Vec<Desired> {
         ],
         Spec::Instance,
     ));
+    out.push(Desired::new(RUNNER_CONFIG, Kind::RunnerConfig, &[HOST], Spec::RunnerConfig));
     out
 }

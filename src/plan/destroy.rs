@@ -14,7 +14,7 @@ use crate::aws::workers::Workers;
 fn after(kind: Kind) -> &'static [Kind] {
     use Kind::*;
     match kind {
-        Workers => &[],
+        Workers | RunnerConfig => &[],
         Instance => &[Workers],
         Volume | Bucket => &[Instance],
         NatGateway => &[Workers],
@@ -38,7 +38,8 @@ pub fn destroy_plan(deployment: &str, region: &str, account: &str, inventory: &I
         let id = serde_json::to_string(workers).expect("workers serialize");
         items.push((WORKERS.into(), Kind::Workers, id, workers.describe()));
     }
-    for f in inventory.found.values() {
+    // The runner's configuration goes with the host: no step of its own.
+    for f in inventory.found.values().filter(|f| f.kind != Kind::RunnerConfig) {
         items.push((f.address.clone(), f.kind, f.id.clone(), String::new()));
     }
     for f in &inventory.duplicates {

@@ -109,6 +109,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             ec2::ensure_volume(c, &env.progress, az, *size_gb, &tags, existing).await?
         }
         Spec::Instance => return host(env, step, &tags).await,
+        Spec::RunnerConfig => return runner_config(env, step).await,
     };
     network::set_spec(c, &id, &step.fingerprint).await?;
     Ok(id)
@@ -134,10 +135,52 @@ async fn host(env: &Env, step: &Step, tags: &[(String, String)]) -> Result<Strin
         (_, Some(existing)) => existing.to_owned(),
         (_, None) => launch(env, &inputs, &fingerprint, tags).await?,
     };
+    if matches!(step.action, Action::Create | Action::Replace) {
+        env.launched_host.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     env.record(&step.address, &id)?;
     ec2::attach_host_parts(c, &id, &env.id(desired::HOST_EIP)?, &env.id(desired::DATA_VOLUME)?).await?;
     network::set_spec(c, &id, &fingerprint).await?;
     Ok(id)
+}
+
+/// The runner's configuration on the host. A host launched in this run
+/// boots with it; a running one gets it through SSM (`runner-update.sh`:
+/// new config.toml with the token kept, rebuilt image, runner restarted —
+/// GitLab and its data untouched). Then the host's tag records it.
+async fn runner_config(env: &Env, step: &Step) -> Result<String> {
+    let (c, d) = (&env.clients, &env.d);
+    let host = env.id(desired::HOST)?;
+    let ids = env.ids.lock().expect("ids lock").clone();
+    let eips = env.eip_ips.lock().expect("eip lock").clone();
+    let inputs = host_inputs(d, &env.account, &ids, &eips, &env.azs)
+        .ok_or_else(|| Error::Failed("the host's inputs (VPC, subnets, EIP) do not all exist".into()))?;
+    let rendered = render::render(d, &inputs)?;
+    // A host still bootstrapping was launched (by an interrupted run) with
+    // the configuration of that run's plan: it has nothing to update yet.
+    let booting =
+        step.action == Action::Create && ec2::bootstrap_status(c, &host).await?.as_deref() != Some("complete");
+    if !env.launched_host.load(std::sync::atomic::Ordering::SeqCst) && !booting {
+        let script = vec![rendered.runner_update.clone()];
+        let r = crate::aws::ssm::run_command(c, &env.progress, &host, &script, env.timeout).await?;
+        if r.status != "Success" || r.exit_code != 0 {
+            return Err(Error::Failed(format!(
+                "applying the runner configuration on {host} failed (SSM status {}, exit {}): {}",
+                r.status,
+                r.exit_code,
+                r.stderr.trim()
+            )));
+        }
+    }
+    let tag = aws_sdk_ec2::types::Tag::builder().key(tags::RUNNER_SPEC).value(rendered.runner_fingerprint()).build();
+    c.ec2
+        .create_tags()
+        .resources(&host)
+        .tags(tag)
+        .send()
+        .await
+        .map_err(crate::aws::errors::on("ec2:CreateTags", &host))?;
+    Ok(host)
 }
 
 async fn launch(

@@ -31,10 +31,11 @@ pub fn host_inputs(
     })
 }
 
-/// Hash of everything the host is launched with.
+/// Hash of everything the host is launched with, the runner's files aside
+/// (those are `runner/config`'s).
 pub fn host_fingerprint(d: &Deployment, inputs: &HostInputs, ids: &BTreeMap<String, String>) -> String {
     let user_data = match render::render(d, inputs) {
-        Ok(r) => r.user_data,
+        Ok(r) => r.host_part,
         Err(e) => format!("render error: {e}"),
     };
     let mut h = Sha256::new();

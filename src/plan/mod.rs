@@ -159,12 +159,17 @@ fn fingerprint(d: &Deployment, k: &Known, want: &Desired) -> String {
             want.fingerprint(&iam::host_policy(d, k.account, k.bucket).to_string())
         }
         Spec::InstanceProfile { role, .. } => format!("role:{}", desired::role_name(d, *role)),
-        Spec::Instance => {
+        Spec::Instance | Spec::RunnerConfig => {
             let ids: BTreeMap<String, String> =
                 k.inventory.found.values().map(|f| (f.address.clone(), f.id.clone())).collect();
-            host_inputs(d, k.account, &ids, &k.inventory.eip_ips, &k.inventory.availability_zones)
-                .map(|inputs| host_fingerprint(d, &inputs, &ids))
-                .unwrap_or_else(|| "unknown".into())
+            let inputs = host_inputs(d, k.account, &ids, &k.inventory.eip_ips, &k.inventory.availability_zones);
+            match (inputs, &want.spec) {
+                (Some(inputs), Spec::Instance) => host_fingerprint(d, &inputs, &ids),
+                (Some(inputs), _) => {
+                    crate::render::render(d, &inputs).map(|r| r.runner_fingerprint()).unwrap_or_default()
+                }
+                (None, _) => "unknown".into(),
+            }
         }
         _ => want.fingerprint(""),
     }

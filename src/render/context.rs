@@ -86,6 +86,14 @@ struct Period {
 }
 
 impl<'a> Context<'a> {
+    /// Blanks the runner's files and parameters (for the host-only part of
+    /// the user-data); returns the parameters.
+    pub fn take_runner_parts(&mut self) -> String {
+        self.config_toml.clear();
+        self.dockerfile.clear();
+        std::mem::take(&mut self.runner_params)
+    }
+
     pub fn new(d: &'a Deployment, ids: &'a HostInputs) -> Context<'a> {
         let region = d.region().to_owned();
         let (external_host, https) = match &d.gitlab.domain {

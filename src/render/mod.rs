@@ -25,6 +25,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("docker-compose.yaml", include_str!("../../templates/docker-compose.yaml.hbs")),
     ("config.toml", include_str!("../../templates/config.toml.hbs")),
     ("runner.Dockerfile", include_str!("../../templates/runner.Dockerfile.hbs")),
+    ("runner-update.sh", include_str!("../../templates/runner-update.sh.hbs")),
 ];
 
 /// Copied verbatim into the user-data; it takes its inputs from the environment.
@@ -34,17 +35,26 @@ const CREATE_RUNNER_RB: &str = include_str!("../../templates/create-runner.rb");
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rendered {
     pub user_data: String,
+    /// The user-data with the runner's files left out: what the host itself
+    /// is launched with. A change here needs a new host; a change elsewhere
+    /// is applied to the running host by `runner-update.sh`.
+    pub host_part: String,
+    /// Applies a changed runner configuration on a running host (via SSM).
+    pub runner_update: String,
     pub compose: String,
     pub config_toml: String,
     pub dockerfile: String,
     pub create_runner_rb: String,
+    #[serde(skip)]
+    runner_params: String,
 }
 
 impl Rendered {
     /// (file name, content) of each file, for `gascale render` and tests.
-    pub fn files(&self) -> [(&'static str, &str); 5] {
+    pub fn files(&self) -> [(&'static str, &str); 6] {
         [
             ("user-data.sh", &self.user_data),
+            ("runner-update.sh", &self.runner_update),
             ("docker-compose.yaml", &self.compose),
             ("config.toml", &self.config_toml),
             ("runner.Dockerfile", &self.dockerfile),
@@ -54,6 +64,18 @@ impl Rendered {
 
     /// The user-data as sent to EC2: gzip (cloud-init unpacks it), so the
     /// whole bootstrap fits EC2's 16 KiB limit.
+    /// Fingerprint of the runner's side: config.toml, its image and its
+    /// registration settings.
+    pub fn runner_fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [&self.config_toml, &self.dockerfile, &self.runner_params] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn user_data_gzip(&self) -> Vec<u8> {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         gz.write_all(self.user_data.as_bytes()).expect("write to memory");
@@ -101,8 +123,19 @@ pub fn render(d: &Deployment, inputs: &HostInputs) -> Result<Rendered> {
     ctx.dockerfile = dockerfile.trim_end().to_owned();
     ctx.create_runner_rb = CREATE_RUNNER_RB.trim_end().to_owned();
     let user_data = render("user-data.sh", &ctx)?;
-    let rendered =
-        Rendered { user_data, compose, config_toml, dockerfile, create_runner_rb: CREATE_RUNNER_RB.to_owned() };
+    let runner_update = render("runner-update.sh", &ctx)?;
+    let runner_params = ctx.take_runner_parts();
+    let host_part = render("user-data.sh", &ctx)?;
+    let rendered = Rendered {
+        user_data,
+        host_part,
+        runner_update,
+        compose,
+        config_toml,
+        dockerfile,
+        create_runner_rb: CREATE_RUNNER_RB.to_owned(),
+        runner_params,
+    };
     let size = rendered.user_data_gzip().len();
     if size > USER_DATA_LIMIT {
         return Err(Error::Failed(format!("user-data is {size} bytes compressed; EC2 allows {USER_DATA_LIMIT}")));

@@ -237,7 +237,7 @@ fn plan_on_an_empty_a_half_built_and_a_complete_deployment() {
     assert!(emulator.operations()[before..].iter().all(|o| !is_mutating(o)), "plan mutated");
     let json = emulator.gascale(&w, &["plan", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(v["summary"]["add"], 2);
+    assert_eq!(v["summary"]["add"], 3, "the host, its runner configuration and the bucket");
 }
 
 /// Runs `up`, SIGKILLs it right after it reports `created <address>`.
@@ -444,4 +444,43 @@ fn a_change_that_needs_a_new_host_is_planned_and_refused() {
         out.reservations()[0].instances()[0].state().unwrap().name().unwrap().as_str().to_owned()
     });
     assert_eq!(state, "running", "the host was touched");
+}
+
+#[test]
+fn a_runner_setting_changes_through_ssm_without_touching_the_host() {
+    let name = unique_name("runcfg");
+    let w = minimal(&name, "");
+    let first = up_json(&w);
+    let host = first["host_instance_id"].as_str().unwrap().to_owned();
+    let c = sdk();
+    runtime().block_on(async {
+        let tag = aws_sdk_ec2::types::Tag::builder().key("gascale:bootstrap").value("complete").build();
+        c.ec2.create_tags().resources(&host).tags(tag).send().await.unwrap();
+    });
+    std::fs::write(
+        w.path().join("gascale.yaml"),
+        format!("metadata: {{name: {name}, region: eu-west-1}}\nrunner: {{concurrent: 42, limit: 42}}\n"),
+    )
+    .unwrap();
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.stdout);
+    let changed: Vec<&str> =
+        plan.stdout.lines().filter(|l| !l.trim_start().starts_with('=') && l.starts_with("  ")).collect();
+    assert_eq!(changed.len(), 1, "only the runner's configuration may change: {}", plan.stdout);
+    assert!(changed[0].contains("~ runner/config"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("= instance/host") && plan.stdout.contains("= volume/data"), "{}", plan.stdout);
+    let up = w.gascale(&["up", "--no-wait", "--output", "json"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let after: serde_json::Value = serde_json::from_str(&up.stdout).unwrap();
+    assert_eq!(after["host_instance_id"], first["host_instance_id"], "the host was replaced");
+    let sent = crate::harness::emulator_control(
+        crate::harness::endpoint(),
+        "GET",
+        &format!("/gascale-test/ssm-commands?instance={host}"),
+        "",
+    );
+    assert!(sent.contains("concurrent = 42") && sent.contains("runner configuration applied"), "{sent}");
+    let again = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert_eq!(owned::count(&sdk(), &name), owned::complete());
 }
