@@ -158,9 +158,11 @@ async fn runner_config(env: &Env, step: &Step) -> Result<String> {
     let rendered = render::render(d, &inputs)?;
     // A host still bootstrapping was launched (by an interrupted run) with
     // the configuration of that run's plan: it has nothing to update yet.
-    let booting =
-        step.action == Action::Create && ec2::bootstrap_status(c, &host).await?.as_deref() != Some("complete");
-    if !env.launched_host.load(std::sync::atomic::Ordering::SeqCst) && !booting {
+    let launched_now = env.launched_host.load(std::sync::atomic::Ordering::SeqCst);
+    let booting = !launched_now
+        && step.action == Action::Create
+        && ec2::bootstrap_status(c, &host).await?.as_deref() != Some("complete");
+    if !launched_now && !booting {
         let script = vec![rendered.runner_update.clone()];
         let r = crate::aws::ssm::run_command(c, &env.progress, &host, &script, env.timeout).await?;
         if r.status != "Success" || r.exit_code != 0 {

@@ -83,6 +83,12 @@ impl Rendered {
     }
 }
 
+/// The registry, built once: parsing the templates is the costly part.
+fn shared_registry() -> &'static Handlebars<'static> {
+    static REGISTRY: std::sync::OnceLock<Handlebars<'static>> = std::sync::OnceLock::new();
+    REGISTRY.get_or_init(registry)
+}
+
 fn registry() -> Handlebars<'static> {
     handlebars_helper!(sh: |s: str| quote::shell(s));
     handlebars_helper!(toml: |s: str| quote::double_quoted(s));
@@ -102,7 +108,7 @@ fn registry() -> Handlebars<'static> {
 
 /// Renders every bootstrap file for a deployment and the IDs `up` found.
 pub fn render(d: &Deployment, inputs: &HostInputs) -> Result<Rendered> {
-    let hb = registry();
+    let hb = shared_registry();
     let mut ctx = context::Context::new(d, inputs);
     let render = |name: &str, ctx: &context::Context| {
         hb.render(name, ctx).map_err(|e| Error::Failed(format!("rendering template {name}: {e}")))
