@@ -177,7 +177,7 @@ fn destroy_after_a_killed_up_leaves_nothing() {
     let c = sdk();
     let name = unique_name("dk");
     let w = minimal(&name, "");
-    crate::up::up_killed_after(&w, "sg/host");
+    crate::resume::up_killed_after(&w, "sg/host");
     let r = w.gascale(&["destroy", "--yes"]);
     assert_eq!(r.code, 0, "{}", &r.stderr[r.stderr.len().saturating_sub(3000)..]);
     assert_eq!(owned::count(&c, &name), owned::nothing());

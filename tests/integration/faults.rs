@@ -124,7 +124,7 @@ fn a_lock_of_another_host_is_named_and_only_its_id_unlocks_it() {
 fn a_sigkilled_up_leaves_a_lock_the_next_run_names_and_takes_over() {
     let name = unique_name("stale");
     let w = minimal(&name, "");
-    crate::up::up_killed_after(&w, "vpc");
+    crate::resume::up_killed_after(&w, "vpc");
     let lock: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(w.path().join(format!(".gascale/{name}.lock"))).unwrap())
             .unwrap();

@@ -10,5 +10,6 @@ mod fuzz;
 mod harness;
 mod host;
 mod owned;
+mod resume;
 mod templates;
 mod up;

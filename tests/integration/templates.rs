@@ -29,12 +29,6 @@ fn rendered(d: &Deployment) -> Rendered {
     render::render(d, &HostInputs::placeholders(d, "123456789012")).unwrap()
 }
 
-fn write_all(r: &Rendered, dir: &Path) {
-    for (name, body) in r.files() {
-        std::fs::write(dir.join(name), body).unwrap();
-    }
-}
-
 #[test]
 fn every_example_renders_within_the_user_data_limit() {
     for (name, d) in examples() {

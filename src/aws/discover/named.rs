@@ -1,0 +1,137 @@
+//! Resources AWS identifies by name — the IAM roles and instance profiles,
+//! the bucket — looked up by those names, each checked to be ours (IAM path,
+//! bucket tags) rather than merely named like ours.
+
+use super::{Found, Names};
+use crate::aws::errors::{aws_error, code, on};
+use crate::aws::{tags, Clients};
+use crate::error::Result;
+use crate::plan::desired::Kind;
+
+/// IAM: the deployment's roles and profiles, each looked up by name (one
+/// round of calls, tags included); one of our names at another path than
+/// `/gascale/<name>/` is a conflict.
+pub(super) async fn discover_iam(c: &Clients, names: &Names<'_>) -> Result<(Vec<Found>, Vec<String>)> {
+    let path = crate::aws::iam::path(names.deployment);
+    let path = path.as_str();
+    let role = |i: usize| {
+        let (address, name) = &names.roles[i];
+        async move {
+            let role = match c.iam.get_role().role_name(name).send().await {
+                Ok(out) => out.role().cloned(),
+                Err(e) if code(&e) == Some("NoSuchEntity") => None,
+                Err(e) => return Err(on("iam:GetRole", name)(e)),
+            };
+            Ok(match role {
+                None => (None, None),
+                Some(r) if r.path() != path => (
+                    None,
+                    Some(format!("IAM role {name} exists at path {} and is not ours (gascale uses {path})", r.path())),
+                ),
+                Some(r) => {
+                    let spec = r
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == tags::SPEC)
+                        .map(|t| t.value().to_owned())
+                        .unwrap_or_default();
+                    (
+                        Some(Found {
+                            address: address.to_string(),
+                            kind: Kind::IamRole,
+                            id: name.clone(),
+                            spec,
+                            state: "exists".into(),
+                        }),
+                        None,
+                    )
+                }
+            })
+        }
+    };
+    let profile = |i: usize| {
+        let (address, name) = &names.profiles[i];
+        async move {
+            let profile = match c.iam.get_instance_profile().instance_profile_name(name).send().await {
+                Ok(out) => out.instance_profile().cloned(),
+                Err(e) if code(&e) == Some("NoSuchEntity") => None,
+                Err(e) => return Err(on("iam:GetInstanceProfile", name)(e)),
+            };
+            Ok(match profile {
+                None => (None, None),
+                Some(p) if p.path() != path => (
+                    None,
+                    Some(format!(
+                        "IAM instance profile {name} exists at path {} and is not ours (gascale uses {path})",
+                        p.path()
+                    )),
+                ),
+                Some(p) => {
+                    // Converged when it holds its role.
+                    let held: Vec<&str> = p.roles().iter().map(|r| r.role_name()).collect();
+                    let spec = if held.len() == 1 { format!("role:{}", held[0]) } else { tags::PENDING.to_owned() };
+                    let found = Found {
+                        address: address.to_string(),
+                        kind: Kind::InstanceProfile,
+                        id: name.clone(),
+                        spec,
+                        state: "exists".into(),
+                    };
+                    (Some(found), None)
+                }
+            })
+        }
+    };
+    let all: [(Option<Found>, Option<String>); 4] = {
+        let (a, b, c2, d) = tokio::try_join!(role(0), role(1), profile(0), profile(1))?;
+        [a, b, c2, d]
+    };
+    let mut found = Vec::new();
+    let mut conflicts = Vec::new();
+    for (f, conflict) in all {
+        found.extend(f);
+        conflicts.extend(conflict);
+    }
+    Ok((found, conflicts))
+}
+
+pub(super) enum BucketFound {
+    Ours(Found),
+    Missing,
+    Untagged,
+    Conflict(String),
+}
+
+pub(super) async fn discover_bucket(c: &Clients, names: &Names<'_>) -> Result<BucketFound> {
+    let b = names.bucket;
+    match c.s3.get_bucket_tagging().bucket(b).send().await {
+        Ok(out) => {
+            let get = |k: &str| out.tag_set().iter().find(|t| t.key() == k).map(|t| t.value().to_owned());
+            if get(tags::DEPLOYMENT).as_deref() == Some(names.deployment)
+                && get(tags::MANAGED_BY).as_deref() == Some(tags::MANAGER)
+            {
+                let spec = get(tags::SPEC).unwrap_or_default();
+                Ok(BucketFound::Ours(Found {
+                    address: crate::plan::desired::BUCKET.into(),
+                    kind: Kind::Bucket,
+                    id: b.into(),
+                    spec,
+                    state: "exists".into(),
+                }))
+            } else {
+                Ok(BucketFound::Conflict(format!(
+                    "S3 bucket {b} exists and is not ours (it lacks the tags of deployment {})",
+                    names.deployment
+                )))
+            }
+        }
+        Err(e) => match code(&e) {
+            Some("NoSuchBucket") => Ok(BucketFound::Missing),
+            Some("NoSuchTagSet") => Ok(BucketFound::Untagged),
+            Some("AccessDenied") | Some("AllAccessDisabled") => Ok(BucketFound::Conflict(format!(
+                "S3 bucket {b} exists in another account; set cache.bucket to another name"
+            ))),
+            _ => Err(aws_error("s3:GetBucketTagging", b, e)),
+        },
+    }
+}
