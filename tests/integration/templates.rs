@@ -343,3 +343,20 @@ runner:
     assert_eq!(params["tags"], serde_json::json!(["a'b", "$(id)", "back\\slash"]));
     toml::from_str::<toml::Value>(&r.config_toml).expect("config.toml still parses");
 }
+
+#[test]
+fn hostile_values_in_config_toml_keep_their_meaning() {
+    let text = "metadata:\n  name: inject\n  region: eu-west-1\n  tags:\n    team: 'a\"b\\\\c $(x) `y`'\n\
+                runner: {docker: {image: 'registry.example.com/x:1.0', volumes: ['/cache', '/a\"b:/c']}}\n";
+    let d = config::parse(text).unwrap();
+    let doc: toml::Value = toml::from_str(&rendered(&d).config_toml).expect("config.toml parses");
+    let options: Vec<&str> = doc["runners"][0]["machine"]["MachineOptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let tags = options.iter().find(|o| o.starts_with("amazonec2-tags=")).unwrap();
+    assert!(tags.ends_with(&format!("team,{}", d.metadata.tags["team"])), "{tags}");
+    assert_eq!(doc["runners"][0]["docker"]["volumes"][1].as_str(), Some("/a\"b:/c"));
+}
