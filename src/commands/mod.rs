@@ -86,14 +86,23 @@ impl Context {
 
 /// What exists after an interrupted run, and the commands to go on from
 /// there — printed on stderr before exiting 130.
-pub fn resume_hint(ctx: &Context, store: &crate::state::StateStore, state: &crate::state::State) -> String {
+pub fn resume_hint(
+    ctx: &Context,
+    store: &crate::state::StateStore,
+    state: &crate::state::State,
+    destroying: bool,
+) -> String {
     let config = ctx.config_path.display();
     let mut msg =
         format!("interrupted; {} resources exist (recorded in {}):", state.resources.len(), store.path().display());
     for (address, id) in &state.resources {
         msg.push_str(&format!("\n  {address}  {id}"));
     }
-    msg.push_str(&format!("\nto resume:   gascale -f {config} up\nto clean up: gascale -f {config} destroy --yes"));
+    if destroying {
+        msg.push_str(&format!("\nto finish the clean-up: gascale -f {config} destroy --yes"));
+    } else {
+        msg.push_str(&format!("\nto resume:   gascale -f {config} up\nto clean up: gascale -f {config} destroy --yes"));
+    }
     msg
 }
 

@@ -51,7 +51,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     let env = session.env(ctx, &inventory, state, args.allow_host_replacement);
     let result = converge(ctx, args, &session, &plan, &env).await;
     if let Err(Error::Interrupted) = result {
-        ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state()));
+        ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state(), false));
     }
     result
 }
