@@ -51,6 +51,11 @@ pub fn ec2_filters(deployment: &str) -> Vec<aws_sdk_ec2::types::Filter> {
     ]
 }
 
+/// Whether EC2 tags carry both ownership tags of `deployment`.
+pub fn is_owned(tags: &[aws_sdk_ec2::types::Tag], deployment: &str) -> bool {
+    get(tags, DEPLOYMENT) == Some(deployment) && get(tags, MANAGED_BY) == Some(MANAGER)
+}
+
 pub fn get<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
     tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
 }

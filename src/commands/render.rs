@@ -41,7 +41,7 @@ pub async fn run(ctx: &Context, out_dir: &Path) -> Result<u8> {
     let session = Session::open(ctx).await?;
     let inventory = session.discover().await?;
     let d = &session.d;
-    let ids = inventory.found.values().map(|f| (f.address.clone(), f.id.clone())).collect();
+    let ids = inventory.ids();
     // The deployment's real IDs where it exists, placeholders where not.
     let inputs = host_inputs(d, &session.identity.account, &ids, &inventory.eip_ips, &inventory.availability_zones)
         .unwrap_or_else(|| HostInputs::placeholders(d, &session.identity.account));

@@ -1,7 +1,6 @@
 //! What `plan`, `up` and `status` share: the deployment, AWS clients, who we
 //! are, the state file, and what exists — gathered in one place, once.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,8 +70,7 @@ impl Session {
         allow_host_replacement: bool,
     ) -> Arc<Env> {
         let d = &self.d;
-        let ids: BTreeMap<String, String> =
-            inventory.found.values().map(|f| (f.address.clone(), f.id.clone())).collect();
+        let ids = inventory.ids();
         let base = state.unwrap_or_else(|| State::new(d.name(), d.region(), &self.identity.account));
         Arc::new(Env::new(
             self.clients.clone(),

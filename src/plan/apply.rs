@@ -69,6 +69,14 @@ impl Env {
         }
     }
 
+    /// The host's template inputs from what exists so far.
+    pub fn host_inputs(&self) -> Result<crate::render::HostInputs> {
+        let ids = self.ids.lock().expect("ids lock").clone();
+        let eips = self.eip_ips.lock().expect("eip lock").clone();
+        super::host_inputs(&self.d, &self.account, &ids, &eips, &self.azs)
+            .ok_or_else(|| Error::Failed("the host's inputs (VPC, subnets, EIP) do not all exist".into()))
+    }
+
     /// The host's AMI: from the config, or AWS's public SSM parameter.
     pub async fn ami(&self) -> Result<String> {
         self.ami.get_or_try_init(|| crate::aws::ec2::host_ami(&self.clients, &self.d)).await.cloned()

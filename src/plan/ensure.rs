@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::apply::Env;
 use super::desired::{self, role_name, Role, Spec};
-use super::{host_fingerprint, host_inputs, Action, Step};
+use super::{host_fingerprint, Action, Step};
 use crate::aws::errors::is_dependency_violation_code;
 use crate::aws::network::{self, RouteTarget, Source};
 use crate::aws::{delete as aws_delete, ec2, iam, s3, tags};
@@ -119,11 +119,8 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
 /// data volume attached, then marked converged.
 async fn host(env: &Env, step: &Step, tags: &[(String, String)]) -> Result<String> {
     let (c, d) = (&env.clients, &env.d);
-    let ids = env.ids.lock().expect("ids lock").clone();
-    let eips = env.eip_ips.lock().expect("eip lock").clone();
-    let inputs = host_inputs(d, &env.account, &ids, &eips, &env.azs)
-        .ok_or_else(|| Error::Failed("the host's inputs (VPC, subnets, EIP) do not all exist".into()))?;
-    let fingerprint = host_fingerprint(d, &inputs, &ids);
+    let inputs = env.host_inputs()?;
+    let fingerprint = host_fingerprint(d, &inputs, &env.ids.lock().expect("ids lock"));
     let id = match (step.action, step.id.as_deref()) {
         (Action::Replace, Some(old)) => {
             if !env.allow_host_replacement {
@@ -151,11 +148,7 @@ async fn host(env: &Env, step: &Step, tags: &[(String, String)]) -> Result<Strin
 async fn runner_config(env: &Env, step: &Step) -> Result<String> {
     let (c, d) = (&env.clients, &env.d);
     let host = env.id(desired::HOST)?;
-    let ids = env.ids.lock().expect("ids lock").clone();
-    let eips = env.eip_ips.lock().expect("eip lock").clone();
-    let inputs = host_inputs(d, &env.account, &ids, &eips, &env.azs)
-        .ok_or_else(|| Error::Failed("the host's inputs (VPC, subnets, EIP) do not all exist".into()))?;
-    let rendered = render::render(d, &inputs)?;
+    let rendered = render::render(d, &env.host_inputs()?)?;
     // A host still bootstrapping was launched (by an interrupted run) with
     // the configuration of that run's plan: it has nothing to update yet.
     let launched_now = env.launched_host.load(std::sync::atomic::Ordering::SeqCst);

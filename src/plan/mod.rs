@@ -10,7 +10,7 @@ mod display;
 mod ensure;
 mod host;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
@@ -160,8 +160,7 @@ fn fingerprint(d: &Deployment, k: &Known, want: &Desired) -> String {
         }
         Spec::InstanceProfile { role, .. } => format!("role:{}", desired::role_name(d, *role)),
         Spec::Instance | Spec::RunnerConfig => {
-            let ids: BTreeMap<String, String> =
-                k.inventory.found.values().map(|f| (f.address.clone(), f.id.clone())).collect();
+            let ids = k.inventory.ids();
             let inputs = host_inputs(d, k.account, &ids, &k.inventory.eip_ips, &k.inventory.availability_zones);
             match (inputs, &want.spec) {
                 (Some(inputs), Spec::Instance) => host_fingerprint(d, &inputs, &ids),

@@ -49,8 +49,7 @@ impl Inventory {
     /// Records a resource if it carries both ownership tags of `deployment`
     /// (checked here too: not every emulated or real filter is exact).
     fn add(&mut self, deployment: &str, kind: Kind, id: &str, tag_list: &[Tag], state: &str) {
-        let ours = tags::get(tag_list, tags::DEPLOYMENT) == Some(deployment)
-            && tags::get(tag_list, tags::MANAGED_BY) == Some(tags::MANAGER);
+        let ours = tags::is_owned(tag_list, deployment);
         let Some(address) = tags::get(tag_list, tags::RESOURCE).filter(|_| ours) else { return };
         let found = Found {
             address: address.to_owned(),
@@ -64,6 +63,11 @@ impl Inventory {
         } else {
             self.found.insert(address.to_owned(), found);
         }
+    }
+
+    /// Address → ID of everything found.
+    pub fn ids(&self) -> std::collections::BTreeMap<String, String> {
+        self.found.values().map(|f| (f.address.clone(), f.id.clone())).collect()
     }
 
     pub fn id(&self, address: &str) -> Option<&str> {
@@ -194,9 +198,7 @@ async fn discover_ec2(c: &Clients, deployment: &str) -> Result<Ec2Found> {
     )?;
     let mut out = Vec::new();
     let s = |x: Option<&str>| x.unwrap_or_default().to_owned();
-    let ours = |t: &[Tag]| {
-        tags::get(t, tags::DEPLOYMENT) == Some(deployment) && tags::get(t, tags::MANAGED_BY) == Some(tags::MANAGER)
-    };
+    let ours = |t: &[Tag]| tags::is_owned(t, deployment);
     for v in vpcs.vpcs() {
         out.push((
             Kind::Vpc,
