@@ -13,3 +13,7 @@ pub const DEFAULT_JOB_IMAGE: &str = "alpine:3.22";
 /// plugin, so the bootstrap downloads this release and checks it against the
 /// `.sha256` file published beside it.
 pub const COMPOSE_VERSION: &str = "v2.40.3";
+/// GitLab's fleeting plugin for AWS (docker-autoscaler), by OCI reference.
+/// 1.0.0 is the release GitLab Runner 17.x installs for `aws`; the plugin
+/// negotiates its protocol with the runner, so newer 1.x releases work too.
+pub const FLEETING_PLUGIN_AWS: &str = "registry.gitlab.com/gitlab-org/fleeting/plugins/aws:1.0.0";

@@ -34,6 +34,15 @@ pub async fn delete(c: &Clients, progress: &Progress, kind: Kind, id: &str, time
         Kind::SecurityGroup => return delete_security_group(c, id).await,
         Kind::InternetGateway => return delete_internet_gateway(c, id).await,
         Kind::Vpc => c.ec2.delete_vpc().vpc_id(id).send().await.map(drop).map_err(|e| gone_ok("ec2:DeleteVpc", id, e)),
+        Kind::AutoScalingGroup => return super::fleet::delete_group(c, progress, id, timeout).await,
+        Kind::LaunchTemplate => c
+            .ec2
+            .delete_launch_template()
+            .launch_template_id(id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| gone_ok("ec2:DeleteLaunchTemplate", id, e)),
         Kind::IamRole => return super::iam::delete_role(c, id).await,
         Kind::InstanceProfile => return super::iam::delete_profile(c, id).await,
         Kind::Bucket => return super::s3::delete_bucket(c, progress, id).await,

@@ -21,12 +21,17 @@ use crate::progress::Progress;
 /// The device name the data volume is attached as; the bootstrap mounts it.
 pub const DATA_DEVICE: &str = "/dev/sdf";
 
-/// Amazon Linux 2023 from AWS's public SSM parameter, unless the config pins an AMI.
+/// The host's AMI: Amazon Linux 2023 unless the config pins one.
 pub async fn host_ami(c: &Clients, d: &Deployment) -> Result<String> {
-    if let Some(ami) = &d.gitlab.ami {
-        return Ok(ami.clone());
+    al2023_ami(c, d.gitlab.ami.as_deref(), d.gitlab.arch).await
+}
+
+/// `pinned`, else Amazon Linux 2023 for `arch` from AWS's public SSM parameter.
+pub async fn al2023_ami(c: &Clients, pinned: Option<&str>, arch: Arch) -> Result<String> {
+    if let Some(ami) = pinned {
+        return Ok(ami.to_owned());
     }
-    let arch = if d.gitlab.arch == Arch::Arm64 { "arm64" } else { "x86_64" };
+    let arch = if arch == Arch::Arm64 { "arm64" } else { "x86_64" };
     let name = format!("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}");
     let out = c.ssm.get_parameter().name(&name).send().await.map_err(|e| aws_error("ssm:GetParameter", &name, e))?;
     out.parameter()

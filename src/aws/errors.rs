@@ -28,6 +28,11 @@ pub fn is_not_found_code(code: &str) -> bool {
         || code.ends_with("NotFound") && !code.starts_with("Invalid")
 }
 
+/// Auto Scaling answers a missing group with a generic `ValidationError`.
+pub fn is_gone(code: &str, message: &str) -> bool {
+    is_not_found_code(code) || (code == "ValidationError" && message.contains("not found"))
+}
+
 pub fn is_dependency_violation_code(code: &str) -> bool {
     code == "DependencyViolation"
         || code == "DeleteConflict"

@@ -25,12 +25,41 @@ pub fn role_arn(account: &str, d: &Deployment, role: Role) -> String {
     arn(account, "role", d, &role_name(d, role))
 }
 
-/// The host's inline policy: docker+machine's EC2 calls (destructive ones
-/// only on instances tagged with this deployment), passing the worker role
-/// and nothing else, and the cache bucket only.
+/// The host's inline policy: what its executor needs — docker+machine's EC2
+/// calls (destructive ones only on instances tagged with this deployment)
+/// and passing the worker role; or the fleeting plugin's scaling of this
+/// deployment's Auto Scaling group only — and the cache bucket only.
 pub fn host_policy(d: &Deployment, account: &str, bucket: &str) -> serde_json::Value {
+    let mut statements =
+        if d.autoscaler() { autoscaler_statements(d, account) } else { docker_machine_statements(d, account) };
+    statements.extend([
+        json!({
+            "Sid": "RunnerCacheObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": format!("arn:aws:s3:::{bucket}/*")
+        }),
+        json!({
+            "Sid": "RunnerCacheBucket",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": format!("arn:aws:s3:::{bucket}")
+        }),
+    ]);
+    if let Some(key) = &d.cache.kms_key {
+        statements.push(json!({
+            "Sid": "RunnerCacheKms",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": key
+        }));
+    }
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+fn docker_machine_statements(d: &Deployment, account: &str) -> Vec<serde_json::Value> {
     let own = json!({ "StringEquals": { "ec2:ResourceTag/gascale:deployment": d.name() } });
-    let mut statements = vec![
+    vec![
         json!({
             "Sid": "DockerMachineRead",
             "Effect": "Allow",
@@ -64,28 +93,44 @@ pub fn host_policy(d: &Deployment, account: &str, bucket: &str) -> serde_json::V
             "Action": "iam:PassRole",
             "Resource": role_arn(account, d, Role::Workers)
         }),
+    ]
+}
+
+/// The ARN of the deployment's worker group, any group ID: the policy is
+/// written before the group exists.
+pub fn worker_group_arn(d: &Deployment, account: &str) -> String {
+    format!(
+        "arn:aws:autoscaling:{}:{account}:autoScalingGroup:*:autoScalingGroupName/{}",
+        d.region(),
+        d.worker_group_name()
+    )
+}
+
+/// The fleeting plugin's calls: scaling and terminating in this group only,
+/// reading groups and instances, and pushing an SSH key only to instances of
+/// this group.
+fn autoscaler_statements(d: &Deployment, account: &str) -> Vec<serde_json::Value> {
+    vec![
         json!({
-            "Sid": "RunnerCacheObjects",
+            "Sid": "FleetingScaleGroup",
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-            "Resource": format!("arn:aws:s3:::{bucket}/*")
+            "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+            "Resource": worker_group_arn(d, account)
         }),
         json!({
-            "Sid": "RunnerCacheBucket",
+            "Sid": "FleetingRead",
             "Effect": "Allow",
-            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-            "Resource": format!("arn:aws:s3:::{bucket}")
+            "Action": ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"],
+            "Resource": "*"
         }),
-    ];
-    if let Some(key) = &d.cache.kms_key {
-        statements.push(json!({
-            "Sid": "RunnerCacheKms",
+        json!({
+            "Sid": "FleetingConnect",
             "Effect": "Allow",
-            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-            "Resource": key
-        }));
-    }
-    json!({ "Version": "2012-10-17", "Statement": statements })
+            "Action": "ec2-instance-connect:SendSSHPublicKey",
+            "Resource": format!("arn:aws:ec2:{}:{account}:instance/*", d.region()),
+            "Condition": { "StringEquals": { "ec2:ResourceTag/aws:autoscaling:groupName": d.worker_group_name() } }
+        }),
+    ]
 }
 
 fn iam_tags(tags: &[(String, String)]) -> Vec<aws_sdk_iam::types::Tag> {

@@ -6,6 +6,7 @@ pub mod delete;
 pub mod discover;
 pub mod ec2;
 pub mod errors;
+pub mod fleet;
 pub mod iam;
 pub mod network;
 pub mod s3;
@@ -34,6 +35,7 @@ pub struct AwsSettings {
 /// The SDK clients of one command run, all sharing one configuration.
 #[derive(Clone, Debug)]
 pub struct Clients {
+    pub autoscaling: aws_sdk_autoscaling::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub iam: aws_sdk_iam::Client,
     pub s3: aws_sdk_s3::Client,
@@ -72,6 +74,7 @@ impl Clients {
         let custom_endpoint = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         let s3_config = aws_sdk_s3::config::Builder::from(&config).force_path_style(custom_endpoint).build();
         Ok(Clients {
+            autoscaling: aws_sdk_autoscaling::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
             iam: aws_sdk_iam::Client::new(&config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),

@@ -14,7 +14,11 @@ pub const CREATED: &str = "gascale:created";
 pub const BOOTSTRAP: &str = "gascale:bootstrap";
 /// On the host: the fingerprint of the runner configuration applied to it.
 pub const RUNNER_SPEC: &str = "gascale:runner-spec";
+/// On the host: the executor of the runner configuration applied to it.
+pub const EXECUTOR: &str = "gascale:executor";
 pub const PENDING: &str = "pending";
+/// On workers: `worker`.
+pub const ROLE: &str = "gascale:role";
 /// On the VPC: the deployment's bucket, for `reap`.
 pub const BUCKET: &str = "gascale:bucket";
 
@@ -29,6 +33,19 @@ pub fn owned(deployment: &str, address: &str, user: &BTreeMap<String, String>) -
         (SPEC.to_owned(), PENDING.to_owned()),
         (CREATED.to_owned(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     ]);
+    tags
+}
+
+/// Tags of the runner's workers (both executors): ownership without a plan
+/// address, so destroy reaps them as workers and discovery never mistakes
+/// one for a resource of the plan.
+pub fn worker(deployment: &str, user: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut tags = vec![
+        (DEPLOYMENT.to_owned(), deployment.to_owned()),
+        (MANAGED_BY.to_owned(), MANAGER.to_owned()),
+        (ROLE.to_owned(), "worker".to_owned()),
+    ];
+    tags.extend(user.iter().map(|(k, v)| (k.clone(), v.clone())));
     tags
 }
 

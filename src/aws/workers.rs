@@ -44,9 +44,28 @@ pub fn key_prefix(deployment: &str) -> String {
     format!("{MACHINE_NAME_MARK}-{deployment}-")
 }
 
+/// Which workers to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every worker of either executor (destroy).
+    All,
+    /// docker-machine's only (after a switch to docker-autoscaler, whose
+    /// group's instances are the runner's now).
+    DockerMachine,
+}
+
 /// Finds the workers: four describe calls, however many workers there are.
-pub async fn find(c: &Clients, deployment: &str, vpc: Option<&str>, subnets: &[String]) -> Result<Workers> {
+pub async fn find(
+    c: &Clients,
+    deployment: &str,
+    vpc: Option<&str>,
+    subnets: &[String],
+    scope: Scope,
+) -> Result<Workers> {
     let live = |s: Option<&str>| !matches!(s, Some("terminated") | Some("shutting-down"));
+    let in_scope = |t: &[aws_sdk_ec2::types::Tag]| {
+        scope == Scope::All || tags::get(t, "Name").is_some_and(|n| n.contains(MACHINE_NAME_MARK))
+    };
     let mut instances = Vec::new();
     let tagged = c
         .ec2
@@ -58,6 +77,7 @@ pub async fn find(c: &Clients, deployment: &str, vpc: Option<&str>, subnets: &[S
     for i in tagged.reservations().iter().flat_map(|r| r.instances()) {
         let ours = tags::get(i.tags(), tags::DEPLOYMENT) == Some(deployment);
         if ours
+            && in_scope(i.tags())
             && tags::get(i.tags(), tags::RESOURCE).is_none()
             && live(i.state().and_then(|s| s.name()).map(|n| n.as_str()))
         {
@@ -93,9 +113,14 @@ pub async fn find(c: &Clients, deployment: &str, vpc: Option<&str>, subnets: &[S
         .spot_instance_requests()
         .iter()
         .filter(|r| {
+            let unfulfilled = r.instance_id().is_none() || scope == Scope::All;
             r.instance_id().is_some_and(|i| instances.iter().any(|w| w == i))
-                || r.launch_specification().and_then(|l| l.subnet_id()).is_some_and(|s| subnets.iter().any(|x| x == s))
-                || tags::get(r.tags(), tags::DEPLOYMENT) == Some(deployment)
+                || unfulfilled
+                    && (r
+                        .launch_specification()
+                        .and_then(|l| l.subnet_id())
+                        .is_some_and(|s| subnets.iter().any(|x| x == s))
+                        || tags::get(r.tags(), tags::DEPLOYMENT) == Some(deployment))
         })
         .filter_map(|r| r.spot_instance_request_id().map(str::to_owned))
         .collect();

@@ -32,7 +32,8 @@ async fn owned(session: &Session, state: Option<&State>) -> Result<(Inventory, w
     let vpc = inventory.id(desired::VPC).map(str::to_owned);
     let subnets: Vec<String> =
         inventory.found.values().filter(|f| f.kind == desired::Kind::Subnet).map(|f| f.id.clone()).collect();
-    let workers = workers::find(&session.clients, session.d.name(), vpc.as_deref(), &subnets).await?;
+    let workers =
+        workers::find(&session.clients, session.d.name(), vpc.as_deref(), &subnets, workers::Scope::All).await?;
     Ok((inventory, workers))
 }
 

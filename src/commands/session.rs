@@ -52,6 +52,7 @@ impl Session {
                 (desired::PROFILE_HOST, format!("gascale-{}-host", d.name())),
                 (desired::PROFILE_WORKER, d.worker_profile_name()),
             ],
+            worker_group: d.worker_group_name(),
         };
         discover::discover(&self.clients, &names).await
     }

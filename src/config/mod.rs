@@ -5,6 +5,7 @@
 //! succeeds is used to call AWS.
 
 mod model;
+mod runner;
 mod types;
 mod validate;
 
@@ -86,6 +87,38 @@ impl Deployment {
     /// Name of the worker security group (docker-machine refers to it by name).
     pub fn worker_sg_name(&self) -> String {
         format!("gascale-{}-workers", self.metadata.name)
+    }
+
+    /// Whether the runner uses the docker-autoscaler executor (an Auto
+    /// Scaling group) rather than docker+machine.
+    pub fn autoscaler(&self) -> bool {
+        self.runner.executor == Executor::DockerAutoscaler
+    }
+
+    /// The Auto Scaling group and launch template of the workers (docker-autoscaler).
+    pub fn worker_group_name(&self) -> String {
+        format!("gascale-{}-workers", self.metadata.name)
+    }
+
+    /// The runner's `concurrent`: configured, or what the executor can run.
+    pub fn runner_concurrent(&self) -> u32 {
+        let r = &self.runner;
+        r.concurrent.unwrap_or(if self.autoscaler() {
+            r.autoscaler.max_instances.saturating_mul(r.autoscaler.capacity_per_instance)
+        } else {
+            10
+        })
+    }
+
+    /// Instance types of the workers: the worker's, then the autoscaler's extra ones.
+    pub fn worker_instance_types(&self) -> Vec<String> {
+        let mut types = vec![self.runner.worker.instance_type.to_string()];
+        for t in &self.runner.autoscaler.instance_types {
+            if !types.contains(&t.to_string()) {
+                types.push(t.to_string());
+            }
+        }
+        types
     }
 
     pub fn worker_profile_name(&self) -> String {

@@ -125,6 +125,19 @@ impl CronPeriod {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The period as the 5-field cron (`min hour dom mon dow`) of the
+    /// docker-autoscaler's policies: seconds dropped, and only an unbounded
+    /// year (`*`) can be expressed.
+    pub fn five_fields(&self) -> Option<String> {
+        let f: Vec<&str> = self.0.split_whitespace().collect();
+        let (minute_on, year) = match f.len() {
+            5 => return Some(f.join(" ")),
+            6 => (0, f[5]),
+            _ => (1, f[6]),
+        };
+        (year == "*").then(|| f[minute_on..minute_on + 5].join(" "))
+    }
 }
 
 impl fmt::Display for CronPeriod {

@@ -167,9 +167,10 @@ fn runner(p: &mut Problems, r: &Runner) {
             || format!("{n:?} must be 1-64 letters, digits, '-' or '_'"),
         );
     }
-    p.check((1..=10_000).contains(&r.concurrent), "runner.concurrent", || {
-        format!("{} must be 1 to 10000", r.concurrent)
-    });
+    if let Some(c) = r.concurrent {
+        p.check((1..=10_000).contains(&c), "runner.concurrent", || format!("{c} must be 1 to 10000"));
+    }
+    autoscaler(p, r);
     p.check(r.limit <= 10_000, "runner.limit", || format!("{} must be at most 10000", r.limit));
     p.check(r.check_interval <= 3600, "runner.check_interval", || {
         format!("{} must be at most 3600 seconds", r.check_interval)
@@ -233,6 +234,68 @@ fn runner(p: &mut Problems, r: &Runner) {
         p.check(t >= 600, "runner.registration.maximum_timeout", || {
             format!("{t} is below GitLab's minimum of 600 seconds")
         });
+    }
+}
+
+/// The docker-autoscaler's settings, and the settings that only one of the
+/// two executors understands (named, rather than silently ignored).
+fn autoscaler(p: &mut Problems, r: &Runner) {
+    let a = &r.autoscaler;
+    let plugin_ok = !a.plugin.is_empty()
+        && a.plugin.len() <= 255
+        && a.plugin.bytes().all(|b| b.is_ascii_alphanumeric() || b"./:-_@".contains(&b));
+    p.check(plugin_ok, "runner.autoscaler.plugin", || {
+        format!("{:?} must be an OCI reference like {}", a.plugin, crate::pins::FLEETING_PLUGIN_AWS)
+    });
+    let version = a.plugin.rsplit('/').next().and_then(|n| n.split_once(':')).map(|(_, v)| v);
+    p.check(plugin_ok && version.is_some_and(|v| !v.is_empty() && v != "latest"), "runner.autoscaler.plugin", || {
+        format!("{:?} must pin a version, e.g. {}", a.plugin, crate::pins::FLEETING_PLUGIN_AWS)
+    });
+    p.check((1..=100).contains(&a.capacity_per_instance), "runner.autoscaler.capacity_per_instance", || {
+        format!("{} must be 1 to 100", a.capacity_per_instance)
+    });
+    p.check(a.max_use_count <= 10_000, "runner.autoscaler.max_use_count", || {
+        format!("{} must be at most 10000 (0 = unlimited)", a.max_use_count)
+    });
+    p.check((1..=1000).contains(&a.max_instances), "runner.autoscaler.max_instances", || {
+        format!("{} must be 1 to 1000", a.max_instances)
+    });
+    p.check(a.on_demand_base <= a.max_instances, "runner.autoscaler.on_demand_base", || {
+        format!("{} is more than max_instances ({})", a.on_demand_base, a.max_instances)
+    });
+    p.check(a.instance_types.len() <= 19, "runner.autoscaler.instance_types", || {
+        "at most 19 further types (an Auto Scaling group takes 20 in all)".into()
+    });
+    p.check((10..=3600).contains(&a.connect_timeout), "runner.autoscaler.connect_timeout", || {
+        format!("{} must be 10 to 3600 seconds", a.connect_timeout)
+    });
+    let (only_machine, only_autoscaler) = match r.executor {
+        Executor::DockerAutoscaler => ("is a docker+machine setting; docker-autoscaler has none like it", ""),
+        Executor::DockerMachine => ("", "is a docker-autoscaler setting; docker+machine has none like it"),
+    };
+    if !only_machine.is_empty() {
+        p.check(r.idle.count_min.is_none(), "runner.idle.count_min", || only_machine.into());
+    } else {
+        p.check(r.idle.scale_factor_limit.is_none(), "runner.idle.scale_factor_limit", || only_autoscaler.into());
+        p.check(r.worker.arch == Arch::X86_64, "runner.worker.arch", || only_autoscaler.into());
+    }
+    for (i, a) in r.autoscaling.iter().enumerate() {
+        let key = format!("runner.autoscaling[{i}]");
+        if !only_machine.is_empty() {
+            p.check(a.idle_count_min.is_none(), format!("{key}.idle_count_min"), || only_machine.into());
+            for (j, period) in a.periods.iter().enumerate() {
+                p.check(period.five_fields().is_some(), format!("{key}.periods[{j}]"), || {
+                    format!(
+                        "{:?} names a year; docker-autoscaler periods have 5 fields (min hour dom mon dow)",
+                        period.as_str()
+                    )
+                });
+            }
+        } else {
+            p.check(a.idle_scale_factor_limit.is_none(), format!("{key}.idle_scale_factor_limit"), || {
+                only_autoscaler.into()
+            });
+        }
     }
 }
 

@@ -29,6 +29,9 @@ pub fn sequential_calls(step: &Step) -> usize {
         return match step.kind {
             Kind::Workers => 4,
             Kind::RunnerConfig => 0,
+            // describe, delete, terminate its instances, wait (one poll)
+            Kind::AutoScalingGroup => 4,
+            Kind::LaunchTemplate => 1,
             Kind::Instance => 2,
             Kind::Volume | Kind::Subnet | Kind::VpcEndpoint | Kind::Vpc => 1,
             Kind::ElasticIp | Kind::SecurityGroup | Kind::InternetGateway | Kind::InstanceProfile | Kind::Bucket => 3,
@@ -60,6 +63,11 @@ pub fn sequential_calls(step: &Step) -> usize {
         // (AMI looked up beforehand) run, wait, the EIP and the volume at
         // once (describe + associate/attach), the spec tag
         Some(Spec::Instance) => 5,
+        // create, tagged complete (a new version: and the spec tag)
+        Some(Spec::LaunchTemplate { .. }) if step.action == Action::Create => 1,
+        Some(Spec::LaunchTemplate { .. }) => 2,
+        // create, suspend AZRebalance, the spec tag
+        Some(Spec::AutoScalingGroup { .. }) => 3,
         // a tag on a new host; on a running one: send, poll, tag
         Some(Spec::RunnerConfig) if step.action == Action::Create => 1,
         Some(Spec::RunnerConfig) => 3,

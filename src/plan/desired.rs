@@ -24,6 +24,9 @@ pub enum Kind {
     Bucket,
     Volume,
     Instance,
+    /// docker-autoscaler: the workers' launch template and Auto Scaling group.
+    LaunchTemplate,
+    AutoScalingGroup,
     /// The runner's configuration on the host: applied through SSM when it
     /// changes, so runner settings never need a new host.
     RunnerConfig,
@@ -44,19 +47,61 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Spec {
-    Vpc { cidr: String },
-    Subnet { cidr: String, az_index: usize, public: bool },
+    Vpc {
+        cidr: String,
+    },
+    Subnet {
+        cidr: String,
+        az_index: usize,
+        public: bool,
+    },
     InternetGateway,
     ElasticIp,
     NatGateway,
-    RouteTable { public: bool, subnets: Vec<String> },
+    RouteTable {
+        public: bool,
+        subnets: Vec<String>,
+    },
     VpcEndpoint,
-    SecurityGroup { role: Role, name: String, allow_cidrs: Vec<String> },
-    IamRole { role: Role, name: String },
-    InstanceProfile { role: Role, name: String },
-    Bucket { name: String },
-    Volume { size_gb: u32 },
+    SecurityGroup {
+        role: Role,
+        name: String,
+        allow_cidrs: Vec<String>,
+        /// Workers of docker-autoscaler are reached over SSH only (no 2376).
+        #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+        ssh_only: bool,
+    },
+    IamRole {
+        role: Role,
+        name: String,
+    },
+    InstanceProfile {
+        role: Role,
+        name: String,
+    },
+    Bucket {
+        name: String,
+    },
+    Volume {
+        size_gb: u32,
+    },
     Instance,
+    LaunchTemplate {
+        name: String,
+        ami: Option<String>,
+        arch: crate::config::Arch,
+        root_volume_gb: u32,
+    },
+    AutoScalingGroup {
+        name: String,
+        max_size: u32,
+        instance_types: Vec<String>,
+        spot: bool,
+        max_price: Option<String>,
+        on_demand_base: u32,
+        /// Subnet addresses the group launches in.
+        subnets: Vec<String>,
+    },
     RunnerConfig,
 }
 
@@ -101,6 +146,8 @@ pub const HOST_EIP: &str = "eip/host";
 pub const DATA_VOLUME: &str = "volume/data";
 pub const HOST: &str = "instance/host";
 pub const RUNNER_CONFIG: &str = "runner/config";
+pub const LAUNCH_TEMPLATE: &str = "launch-template/workers";
+pub const WORKER_GROUP: &str = "asg/workers";
 
 pub fn public_subnet(i: usize) -> String {
     format!("subnet/public-{i}")
@@ -175,13 +222,18 @@ pub fn desired(d: &Deployment, bucket: &str) -> Vec<Desired> {
         SG_HOST,
         Kind::SecurityGroup,
         &[VPC],
-        Spec::SecurityGroup { role: Role::Host, name: host_sg_name(d), allow_cidrs: allow },
+        Spec::SecurityGroup { role: Role::Host, name: host_sg_name(d), allow_cidrs: allow, ssh_only: false },
     ));
     out.push(Desired::new(
         SG_WORKERS,
         Kind::SecurityGroup,
         &[VPC, SG_HOST],
-        Spec::SecurityGroup { role: Role::Workers, name: d.worker_sg_name(), allow_cidrs: Vec::new() },
+        Spec::SecurityGroup {
+            role: Role::Workers,
+            name: d.worker_sg_name(),
+            allow_cidrs: Vec::new(),
+            ssh_only: d.autoscaler(),
+        },
     ));
     out.push(Desired::new(
         ROLE_WORKER,
@@ -229,6 +281,48 @@ pub fn desired(d: &Deployment, bucket: &str) -> Vec<Desired> {
         ],
         Spec::Instance,
     ));
-    out.push(Desired::new(RUNNER_CONFIG, Kind::RunnerConfig, &[HOST], Spec::RunnerConfig));
+    // The runner's configuration also waits for what it uses: the host
+    // role's permissions, the worker group (and so workers' firewall).
+    let mut runner_deps = vec![HOST, ROLE_HOST, SG_WORKERS];
+    if d.autoscaler() {
+        out.extend(worker_group(d, if d.network.nat { &private_subnets } else { &public_subnets }));
+        runner_deps.push(WORKER_GROUP);
+    }
+    out.push(Desired::new(RUNNER_CONFIG, Kind::RunnerConfig, &runner_deps, Spec::RunnerConfig));
     out
+}
+
+/// docker-autoscaler's launch template and Auto Scaling group, in the
+/// workers' subnets (private behind the NAT, else public).
+fn worker_group(d: &Deployment, subnets: &[String]) -> [Desired; 2] {
+    let (w, a) = (&d.runner.worker, &d.runner.autoscaler);
+    let template = Desired::new(
+        LAUNCH_TEMPLATE,
+        Kind::LaunchTemplate,
+        &[SG_WORKERS, PROFILE_WORKER],
+        Spec::LaunchTemplate {
+            name: d.worker_group_name(),
+            ami: w.ami.clone(),
+            arch: w.arch,
+            root_volume_gb: w.root_volume_gb,
+        },
+    );
+    // Workers need their route out (the NAT) before the runner starts them.
+    let mut deps: Vec<&str> = vec![LAUNCH_TEMPLATE, if d.network.nat { RTB_PRIVATE } else { RTB_PUBLIC }];
+    deps.extend(subnets.iter().map(String::as_str));
+    let group = Desired::new(
+        WORKER_GROUP,
+        Kind::AutoScalingGroup,
+        &deps,
+        Spec::AutoScalingGroup {
+            name: d.worker_group_name(),
+            max_size: a.max_instances,
+            instance_types: d.worker_instance_types(),
+            spot: w.spot,
+            max_price: w.max_price.clone().filter(|_| w.spot),
+            on_demand_base: a.on_demand_base,
+            subnets: subnets.to_vec(),
+        },
+    );
+    [template, group]
 }

@@ -14,16 +14,18 @@ use crate::aws::workers::Workers;
 fn after(kind: Kind) -> &'static [Kind] {
     use Kind::*;
     match kind {
-        Workers | RunnerConfig => &[],
+        AutoScalingGroup | RunnerConfig => &[],
+        // Stragglers of the group are reaped as workers, after it.
+        Workers | LaunchTemplate => &[AutoScalingGroup],
         Instance => &[Workers],
         Volume | Bucket => &[Instance],
-        NatGateway => &[Workers],
-        VpcEndpoint | InstanceProfile => &[Instance, Workers],
+        NatGateway => &[Workers, AutoScalingGroup],
+        VpcEndpoint | InstanceProfile => &[Instance, Workers, AutoScalingGroup],
         ElasticIp => &[Instance, NatGateway],
         RouteTable => &[VpcEndpoint],
         IamRole => &[InstanceProfile],
-        Subnet => &[Instance, Workers, NatGateway, RouteTable, VpcEndpoint],
-        SecurityGroup => &[Instance, Workers, VpcEndpoint],
+        Subnet => &[Instance, Workers, AutoScalingGroup, NatGateway, RouteTable, VpcEndpoint],
+        SecurityGroup => &[Instance, Workers, AutoScalingGroup, VpcEndpoint],
         InternetGateway => &[ElasticIp, NatGateway, Instance],
         Vpc => &[Subnet, SecurityGroup, InternetGateway, RouteTable, VpcEndpoint, NatGateway],
     }

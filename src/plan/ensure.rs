@@ -9,7 +9,7 @@ use super::desired::{self, role_name, Role, Spec};
 use super::{host_fingerprint, Action, Step};
 use crate::aws::errors::is_dependency_violation_code;
 use crate::aws::network::{self, RouteTarget, Source};
-use crate::aws::{delete as aws_delete, ec2, iam, s3, tags};
+use crate::aws::{delete as aws_delete, ec2, fleet, iam, s3, tags};
 use crate::error::{Error, Result};
 use crate::render;
 
@@ -59,7 +59,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             let tables = vec![env.id(desired::RTB_PUBLIC)?, env.id(desired::RTB_PRIVATE)?];
             network::ensure_s3_endpoint(c, &env.id(desired::VPC)?, &tables, &tags, existing).await?
         }
-        Spec::SecurityGroup { role, name, allow_cidrs } => {
+        Spec::SecurityGroup { role, name, allow_cidrs, ssh_only } => {
             let vpc = env.id(desired::VPC)?;
             let description = match role {
                 Role::Host => format!("gascale {}: GitLab host, HTTP(S) from allowed networks and workers", d.name()),
@@ -77,7 +77,10 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
                 }
                 Role::Workers => {
                     let host = env.id(desired::SG_HOST)?;
-                    let from_host = [(22, Source::Group(host.clone())), (2376, Source::Group(host.clone()))];
+                    // SSH, and docker-machine's Docker port unless the workers are docker-autoscaler's.
+                    let ports: &[i32] = if *ssh_only { &[22] } else { &[22, 2376] };
+                    let from_host: Vec<(i32, Source)> =
+                        ports.iter().map(|p| (*p, Source::Group(host.clone()))).collect();
                     let from_workers = [(80, Source::Group(id.clone())), (443, Source::Group(id.clone()))];
                     tokio::try_join!(
                         network::converge_ingress(c, &id, &from_host, true, fresh),
@@ -107,6 +110,44 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
         Spec::Volume { size_gb } => {
             let az = env.azs.first().ok_or_else(|| Error::Failed("the region has no available zone".into()))?;
             ec2::ensure_volume(c, &env.progress, az, *size_gb, &tags, existing).await?
+        }
+        Spec::LaunchTemplate { name, ami, arch, root_volume_gb } => {
+            let ami = ec2::al2023_ami(c, ami.as_deref(), *arch).await?;
+            let mut worker_tags = tags::worker(d.name(), &d.metadata.tags);
+            worker_tags.push(("Name".into(), format!("gascale-{}-worker", d.name())));
+            let template = fleet::TemplateData {
+                ami: &ami,
+                profile: &env.id(desired::PROFILE_WORKER)?,
+                security_group: &env.id(desired::SG_WORKERS)?,
+                root_volume_gb: *root_volume_gb,
+                user_data: &render::worker_user_data(d)?,
+                worker_tags: &worker_tags,
+            };
+            // Created in one call, a template is complete at once: it carries
+            // its final spec from the start. A new version retags it.
+            let mut done = tags.clone();
+            done.iter_mut().filter(|(k, _)| k == tags::SPEC).for_each(|(_, v)| *v = step.fingerprint.clone());
+            let id = fleet::ensure_template(c, name, &template, &done, existing).await?;
+            if existing.is_some() {
+                network::set_spec(c, &id, &step.fingerprint).await?;
+            }
+            return Ok(id);
+        }
+        Spec::AutoScalingGroup { name, max_size, instance_types, spot, max_price, on_demand_base, subnets } => {
+            let subnet_ids = subnets.iter().map(|s| env.id(s)).collect::<Result<Vec<_>>>()?;
+            let group = fleet::GroupSettings {
+                name,
+                template_id: &env.id(desired::LAUNCH_TEMPLATE)?,
+                subnet_ids: &subnet_ids,
+                max_size: *max_size,
+                instance_types,
+                spot: *spot,
+                max_price: max_price.as_deref(),
+                on_demand_base: *on_demand_base,
+            };
+            fleet::ensure_group(c, &group, &tags, existing.is_some()).await?;
+            fleet::set_group_spec(c, name, &step.fingerprint).await?;
+            return Ok(name.clone());
         }
         Spec::Instance => return host(env, step, &tags).await,
         Spec::RunnerConfig => return runner_config(env, step).await,
@@ -166,16 +207,36 @@ async fn runner_config(env: &Env, step: &Step) -> Result<String> {
                 r.stderr.trim()
             )));
         }
+        if d.autoscaler() {
+            reap_docker_machines(env).await?;
+        }
     }
     let tag = aws_sdk_ec2::types::Tag::builder().key(tags::RUNNER_SPEC).value(rendered.runner_fingerprint()).build();
+    let executor = aws_sdk_ec2::types::Tag::builder().key(tags::EXECUTOR).value(d.runner.executor.as_str()).build();
     c.ec2
         .create_tags()
         .resources(&host)
         .tags(tag)
+        .tags(executor)
         .send()
         .await
         .map_err(crate::aws::errors::on("ec2:CreateTags", &host))?;
     Ok(host)
+}
+
+/// After a switch to docker-autoscaler nothing manages docker-machine's
+/// workers any more: they go (a no-op once there are none).
+async fn reap_docker_machines(env: &Env) -> Result<()> {
+    let ids = env.ids.lock().expect("ids lock").clone();
+    let subnets: Vec<String> = ids.iter().filter(|(a, _)| a.starts_with("subnet/")).map(|(_, id)| id.clone()).collect();
+    let vpc = ids.get(desired::VPC).map(String::as_str);
+    let scope = crate::aws::workers::Scope::DockerMachine;
+    let machines = crate::aws::workers::find(&env.clients, env.d.name(), vpc, &subnets, scope).await?;
+    if !machines.is_empty() {
+        env.progress.info(format!("removing docker+machine's workers: {}", machines.describe()));
+        crate::aws::workers::reap(&env.clients, &env.progress, &machines, env.timeout).await?;
+    }
+    Ok(())
 }
 
 async fn launch(

@@ -113,6 +113,14 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
                 (Action::Update, Some("left incomplete by an interrupted run".into()))
             }
             (Some(_), Kind::Instance) => (Action::Replace, Some(host::REPLACEMENT_REASON.into())),
+            (Some(f), Kind::RunnerConfig) if f.state != d.runner.executor.as_str() && f.state.starts_with("docker") => {
+                let why = format!(
+                    "executor {} -> {}; the runner is reconfigured, GitLab and its data stay",
+                    f.state,
+                    d.runner.executor.as_str()
+                );
+                (Action::Update, Some(why))
+            }
             (Some(_), _) => (Action::Update, Some("settings changed".into())),
         };
         steps.push(Step {
@@ -135,17 +143,31 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
             (f.address.clone(), "no longer in the config")
         };
         steps.push(Step {
+            deps: leaving_deps(f.kind, &wanted, inv),
             address,
             kind: f.kind,
             action: Action::Delete,
             id: Some(f.id.clone()),
             reason: Some(reason.into()),
-            deps: Vec::new(),
             desired: None,
             fingerprint: String::new(),
         });
     }
     Plan { deployment: d.name().into(), region: d.region().into(), account: k.account.into(), steps, conflicts }
+}
+
+/// What must happen before a resource that left the config is deleted: the
+/// runner lets go of the worker group (its new configuration applied) before
+/// the group goes, and the group before its launch template.
+fn leaving_deps(kind: Kind, wanted: &BTreeSet<&str>, inv: &Inventory) -> Vec<String> {
+    let mut deps = Vec::new();
+    if matches!(kind, Kind::AutoScalingGroup | Kind::LaunchTemplate) && wanted.contains(desired::RUNNER_CONFIG) {
+        deps.push(desired::RUNNER_CONFIG.to_owned());
+    }
+    if kind == Kind::LaunchTemplate {
+        deps.extend(inv.found.values().filter(|f| f.kind == Kind::AutoScalingGroup).map(|f| f.address.clone()));
+    }
+    deps
 }
 
 /// The fingerprint a converged resource carries. Inputs that only exist in
@@ -159,6 +181,12 @@ fn fingerprint(d: &Deployment, k: &Known, want: &Desired) -> String {
             want.fingerprint(&iam::host_policy(d, k.account, k.bucket).to_string())
         }
         Spec::InstanceProfile { role, .. } => format!("role:{}", desired::role_name(d, *role)),
+        // The workers' user-data and tags are the template's too.
+        Spec::LaunchTemplate { .. } => want.fingerprint(&format!(
+            "{}\0{}",
+            crate::render::worker_user_data(d).unwrap_or_default(),
+            serde_json::to_string(&d.metadata.tags).unwrap_or_default()
+        )),
         Spec::Instance | Spec::RunnerConfig => {
             let ids = k.inventory.ids();
             let inputs = host_inputs(d, k.account, &ids, &k.inventory.eip_ips, &k.inventory.availability_zones);

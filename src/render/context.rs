@@ -64,6 +64,13 @@ pub struct Context<'a> {
     machine_name: String,
     machine_options: Vec<String>,
     autoscaling: Vec<Period>,
+    concurrent: u32,
+    executor: &'static str,
+    /// docker-autoscaler: its Auto Scaling group, connector and policies.
+    autoscaler: bool,
+    worker_group: String,
+    connect_timeout: String,
+    policies: Vec<Policy>,
     docker_machine_sha256: &'a str,
     compose_version: &'static str,
     arch: &'static str,
@@ -83,6 +90,18 @@ struct Period {
     idle_scale_factor: Option<String>,
     idle_time: u32,
     timezone: String,
+}
+
+/// One `[[runners.autoscaler.policy]]`: the idle settings, then one per
+/// autoscaling period (the runner applies the last that matches).
+#[derive(Debug, Serialize)]
+struct Policy {
+    periods: Vec<String>,
+    timezone: String,
+    idle_count: u32,
+    idle_time: String,
+    scale_factor: Option<String>,
+    scale_factor_limit: Option<u32>,
 }
 
 impl<'a> Context<'a> {
@@ -118,7 +137,7 @@ impl<'a> Context<'a> {
             bucket: &ids.bucket,
             cache_path: d.cache.prefix.trim_end_matches('/'),
             cache_sse: if d.cache.sse == Sse::Kms { "KMS" } else { "S3" },
-            idle_scale_factor: d.runner.idle.scale_factor.map(|f| f.to_string()),
+            idle_scale_factor: d.runner.idle.scale_factor.map(toml_float),
             machine_name: format!("gitlab-docker-machine-{}-%s", d.name()),
             machine_options: machine_options(d, ids, &region),
             autoscaling: d
@@ -129,11 +148,17 @@ impl<'a> Context<'a> {
                     periods: a.periods.iter().map(|p| p.as_str().to_owned()).collect(),
                     idle_count: a.idle_count,
                     idle_count_min: a.idle_count_min,
-                    idle_scale_factor: a.idle_scale_factor.map(|f| f.to_string()),
+                    idle_scale_factor: a.idle_scale_factor.map(toml_float),
                     idle_time: a.idle_time,
                     timezone: a.timezone.as_str().to_owned(),
                 })
                 .collect(),
+            concurrent: d.runner_concurrent(),
+            executor: d.runner.executor.as_str(),
+            autoscaler: d.autoscaler(),
+            worker_group: d.worker_group_name(),
+            connect_timeout: format!("{}s", d.runner.autoscaler.connect_timeout),
+            policies: policies(d),
             docker_machine_sha256: d.runner.docker_machine.sha256.as_deref().unwrap_or(""),
             compose_version: pins::COMPOSE_VERSION,
             arch: if d.gitlab.arch == Arch::Arm64 { "aarch64" } else { "x86_64" },
@@ -152,12 +177,7 @@ impl<'a> Context<'a> {
 fn machine_options(d: &Deployment, ids: &HostInputs, region: &str) -> Vec<String> {
     let w = &d.runner.worker;
     let zone = ids.worker_az.strip_prefix(region).unwrap_or("a");
-    let mut tags = vec![
-        ("gascale:deployment".to_owned(), d.name().to_owned()),
-        ("gascale:managed-by".to_owned(), "gascale".to_owned()),
-        ("gascale:role".to_owned(), "worker".to_owned()),
-    ];
-    tags.extend(d.metadata.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let tags = crate::aws::tags::worker(d.name(), &d.metadata.tags);
     let tags = tags.iter().map(|(k, v)| format!("{k},{v}")).collect::<Vec<_>>().join(",");
     let mut o = vec![
         format!("amazonec2-region={region}"),
@@ -191,6 +211,30 @@ fn machine_options(d: &Deployment, ids: &HostInputs, region: &str) -> Vec<String
     o
 }
 
+/// The docker-autoscaler's policies, from the same idle settings and
+/// periods docker+machine uses. Validation has made sure every period has a
+/// 5-field form.
+fn policies(d: &Deployment) -> Vec<Policy> {
+    let idle = &d.runner.idle;
+    let mut out = vec![Policy {
+        periods: Vec::new(),
+        timezone: String::new(),
+        idle_count: idle.count,
+        idle_time: format!("{}s", idle.time),
+        scale_factor: idle.scale_factor.map(toml_float),
+        scale_factor_limit: idle.scale_factor_limit,
+    }];
+    out.extend(d.runner.autoscaling.iter().map(|a| Policy {
+        periods: a.periods.iter().filter_map(|p| p.five_fields()).collect(),
+        timezone: a.timezone.as_str().to_owned(),
+        idle_count: a.idle_count,
+        idle_time: format!("{}s", a.idle_time),
+        scale_factor: a.idle_scale_factor.map(toml_float),
+        scale_factor_limit: a.idle_scale_factor_limit,
+    }));
+    out
+}
+
 /// Parameters of the runner in GitLab, as JSON for create-runner.rb.
 fn runner_params(d: &Deployment) -> String {
     let r = &d.runner.registration;
@@ -204,4 +248,14 @@ fn runner_params(d: &Deployment) -> String {
         "paused": r.paused,
     })
     .to_string()
+}
+
+/// A TOML float: always with a decimal point (`1.0`, not `1`), which the
+/// runner's float settings need.
+fn toml_float(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{f:.1}")
+    } else {
+        f.to_string()
+    }
 }

@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("config.toml", include_str!("../../templates/config.toml.hbs")),
     ("runner.Dockerfile", include_str!("../../templates/runner.Dockerfile.hbs")),
     ("runner-update.sh", include_str!("../../templates/runner-update.sh.hbs")),
+    ("worker-user-data.sh", include_str!("../../templates/worker-user-data.sh.hbs")),
 ];
 
 /// Copied verbatim into the user-data; it takes its inputs from the environment.
@@ -45,25 +46,30 @@ pub struct Rendered {
     pub config_toml: String,
     pub dockerfile: String,
     pub create_runner_rb: String,
+    /// docker-autoscaler: the workers' user-data (the launch template's);
+    /// empty with docker+machine.
+    pub worker_user_data: String,
     #[serde(skip)]
     runner_params: String,
 }
 
 impl Rendered {
     /// (file name, content) of each file, for `gascale render` and tests.
-    pub fn files(&self) -> [(&'static str, &str); 6] {
-        [
-            ("user-data.sh", &self.user_data),
+    pub fn files(&self) -> Vec<(&'static str, &str)> {
+        let mut files = vec![
+            ("user-data.sh", self.user_data.as_str()),
             ("runner-update.sh", &self.runner_update),
             ("docker-compose.yaml", &self.compose),
             ("config.toml", &self.config_toml),
             ("runner.Dockerfile", &self.dockerfile),
             ("create-runner.rb", &self.create_runner_rb),
-        ]
+        ];
+        if !self.worker_user_data.is_empty() {
+            files.push(("worker-user-data.sh", &self.worker_user_data));
+        }
+        files
     }
 
-    /// The user-data as sent to EC2: gzip (cloud-init unpacks it), so the
-    /// whole bootstrap fits EC2's 16 KiB limit.
     /// Fingerprint of the runner's side: config.toml, its image and its
     /// registration settings.
     pub fn runner_fingerprint(&self) -> String {
@@ -76,6 +82,8 @@ impl Rendered {
         h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The user-data as sent to EC2: gzip (cloud-init unpacks it), so the
+    /// whole bootstrap fits EC2's 16 KiB limit.
     pub fn user_data_gzip(&self) -> Vec<u8> {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         gz.write_all(self.user_data.as_bytes()).expect("write to memory");
@@ -106,6 +114,15 @@ fn registry() -> Handlebars<'static> {
     hb
 }
 
+/// The docker-autoscaler workers' user-data (the launch template's): it
+/// needs none of the host's inputs.
+pub fn worker_user_data(d: &Deployment) -> Result<String> {
+    let inputs = HostInputs::placeholders(d, "");
+    shared_registry()
+        .render("worker-user-data.sh", &context::Context::new(d, &inputs))
+        .map_err(|e| Error::Failed(format!("rendering template worker-user-data.sh: {e}")))
+}
+
 /// Renders every bootstrap file for a deployment and the IDs `up` found.
 pub fn render(d: &Deployment, inputs: &HostInputs) -> Result<Rendered> {
     let hb = shared_registry();
@@ -130,6 +147,7 @@ pub fn render(d: &Deployment, inputs: &HostInputs) -> Result<Rendered> {
     ctx.create_runner_rb = CREATE_RUNNER_RB.trim_end().to_owned();
     let user_data = render("user-data.sh", &ctx)?;
     let runner_update = render("runner-update.sh", &ctx)?;
+    let worker_user_data = if d.autoscaler() { worker_user_data(d)? } else { String::new() };
     let runner_params = ctx.take_runner_parts();
     let host_part = render("user-data.sh", &ctx)?;
     let rendered = Rendered {
@@ -140,6 +158,7 @@ pub fn render(d: &Deployment, inputs: &HostInputs) -> Result<Rendered> {
         config_toml,
         dockerfile,
         create_runner_rb: CREATE_RUNNER_RB.to_owned(),
+        worker_user_data,
         runner_params,
     };
     let size = rendered.user_data_gzip().len();

@@ -22,7 +22,7 @@ fn every_example_parses() {
             seen += 1;
         }
     }
-    assert!(seen >= 3, "expected the three examples, saw {seen}");
+    assert!(seen >= 4, "expected the four examples, saw {seen}");
 }
 
 const M: &str = "apiVersion: gascale/v1\nkind: Deployment\nmetadata: {name: demo, region: eu-west-1}\n";
@@ -67,6 +67,43 @@ fn bad_files() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("kms without a key", format!("{M}cache: {{sse: 'aws:kms'}}\n"), "cache.kms_key", "required"),
         ("reserved tag", format!("apiVersion: gascale/v1\nmetadata: {{name: demo, tags: {{'gascale:deployment': x}}}}\n"), "metadata.tags.gascale:deployment", "reserved"),
         ("negative spot price", format!("{M}runner: {{worker: {{max_price: '-1'}}}}\n"), "runner.worker.max_price", "positive"),
+        (
+            "unpinned fleeting plugin",
+            format!("{M}runner: {{executor: docker-autoscaler, autoscaler: {{plugin: 'aws:latest'}}}}\n"),
+            "runner.autoscaler.plugin",
+            "pin a version",
+        ),
+        (
+            "no workers at all",
+            format!("{M}runner: {{executor: docker-autoscaler, autoscaler: {{max_instances: 0}}}}\n"),
+            "runner.autoscaler.max_instances",
+            "1 to 1000",
+        ),
+        (
+            "on-demand base above the maximum",
+            format!("{M}runner: {{autoscaler: {{max_instances: 2, on_demand_base: 3}}}}\n"),
+            "runner.autoscaler.on_demand_base",
+            "max_instances",
+        ),
+        (
+            "docker+machine setting with docker-autoscaler",
+            format!("{M}runner: {{executor: docker-autoscaler, idle: {{count_min: 1}}}}\n"),
+            "runner.idle.count_min",
+            "docker+machine setting",
+        ),
+        (
+            "docker-autoscaler setting with docker+machine",
+            format!("{M}runner: {{idle: {{scale_factor_limit: 3}}}}\n"),
+            "runner.idle.scale_factor_limit",
+            "docker-autoscaler setting",
+        ),
+        (
+            "a period with a year for docker-autoscaler",
+            format!("{M}runner: {{executor: docker-autoscaler, autoscaling: [{{periods: ['* * 9-17 * * mon-fri 2027'], idle_count: 1}}]}}\n"),
+            "runner.autoscaling[0].periods[0]",
+            "5 fields",
+        ),
+        ("unknown executor", format!("{M}runner: {{executor: docker}}\n"), "runner.executor", "unknown variant"),
         ("timeout below GitLab's minimum", format!("{M}runner: {{registration: {{maximum_timeout: 60}}}}\n"), "runner.registration.maximum_timeout", "600"),
         ("latest job image", format!("{M}runner: {{docker: {{image: 'alpine:latest'}}}}\n"), "runner.docker.image", "latest"),
         ("bad access level", format!("{M}runner: {{registration: {{access_level: everyone}}}}\n"), "runner.registration.access_level", "unknown variant"),

@@ -115,6 +115,7 @@ pub fn sdk_at(endpoint: &str) -> gascale::aws::Clients {
             .load(),
     );
     gascale::aws::Clients {
+        autoscaling: aws_sdk_autoscaling::Client::new(&config),
         ec2: aws_sdk_ec2::Client::new(&config),
         iam: aws_sdk_iam::Client::new(&config),
         s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build()),

@@ -1,6 +1,7 @@
 //! The one integration-test binary: drives the real `gascale` binary,
 //! against the local AWS emulator where AWS is involved.
 
+mod autoscaler;
 mod cli;
 mod config;
 mod destroy;

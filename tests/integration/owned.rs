@@ -76,6 +76,16 @@ pub fn count(c: &gascale::aws::Clients, name: &str) -> BTreeMap<&'static str, us
             "data-volume",
             e.describe_volumes().set_filters(Some(with_resource)).send().await.unwrap().volumes().len(),
         );
+        let groups = c
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .filters(aws_sdk_autoscaling::types::Filter::builder().name("tag:gascale:deployment").values(name).build())
+            .send()
+            .await
+            .unwrap();
+        n.insert("asg", groups.auto_scaling_groups().len());
+        let templates = e.describe_launch_templates().set_filters(Some(f.clone())).send().await.unwrap();
+        n.insert("launch-template", templates.launch_templates().len());
         let path = format!("/gascale/{name}/");
         n.insert("role", c.iam.list_roles().path_prefix(&path).send().await.unwrap().roles().len());
         // The emulator ignores PathPrefix for instance profiles: check the path here.
@@ -110,7 +120,17 @@ pub fn complete() -> BTreeMap<&'static str, usize> {
         ("role", 2),
         ("profile", 2),
         ("bucket", 1),
+        ("asg", 0),
+        ("launch-template", 0),
     ])
+}
+
+/// What a complete docker-autoscaler deployment (2 AZs, NAT) owns.
+pub fn complete_autoscaler() -> BTreeMap<&'static str, usize> {
+    let mut n = complete();
+    n.insert("asg", 1);
+    n.insert("launch-template", 1);
+    n
 }
 
 /// Nothing at all.

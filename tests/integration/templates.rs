@@ -8,24 +8,24 @@ use std::process::Command;
 use gascale::config::{self, Deployment};
 use gascale::render::{self, HostInputs, Rendered, USER_DATA_LIMIT};
 
-fn example(name: &str) -> Deployment {
+pub fn example(name: &str) -> Deployment {
     let text = std::fs::read_to_string(crate::harness::root().join("examples").join(name)).unwrap();
     config::parse(&text).unwrap()
 }
 
 fn examples() -> Vec<(String, Deployment)> {
-    ["minimal.yaml", "production.yaml", "ci-ephemeral.yaml"]
+    ["minimal.yaml", "production.yaml", "ci-ephemeral.yaml", "autoscaler.yaml"]
         .iter()
         .map(|n| (n.to_string(), with_region(example(n))))
         .collect()
 }
 
-fn with_region(mut d: Deployment) -> Deployment {
+pub fn with_region(mut d: Deployment) -> Deployment {
     d.metadata.region.get_or_insert_with(|| "eu-west-1".into());
     d
 }
 
-fn rendered(d: &Deployment) -> Rendered {
+pub fn rendered(d: &Deployment) -> Rendered {
     render::render(d, &HostInputs::placeholders(d, "123456789012")).unwrap()
 }
 
@@ -62,7 +62,7 @@ fn user_data_passes_bash_n_and_shellcheck() {
 /// loader ignores unknown keys silently, so a typo here would do nothing.
 const RUNNER_KEYS: &[(&str, &[&str])] = &[
     ("", &["concurrent", "check_interval", "listen_address", "runners"]),
-    ("runners", &["name", "url", "token", "executor", "limit", "docker", "cache", "machine"]),
+    ("runners", &["name", "url", "token", "executor", "limit", "docker", "cache", "machine", "autoscaler"]),
     ("runners.docker", &["tls_verify", "image", "privileged", "disable_cache", "volumes"]),
     ("runners.cache", &["Type", "Path", "Shared", "s3"]),
     (
@@ -87,9 +87,28 @@ const RUNNER_KEYS: &[(&str, &[&str])] = &[
         "runners.machine.autoscaling",
         &["Periods", "IdleCount", "IdleCountMin", "IdleScaleFactor", "IdleTime", "Timezone"],
     ),
+    (
+        "runners.autoscaler",
+        &[
+            "plugin",
+            "capacity_per_instance",
+            "max_use_count",
+            "max_instances",
+            "plugin_config",
+            "connector_config",
+            "policy",
+        ],
+    ),
+    // The AWS fleeting plugin's own keys.
+    ("runners.autoscaler.plugin_config", &["name", "region"]),
+    ("runners.autoscaler.connector_config", &["username", "use_external_addr", "timeout"]),
+    (
+        "runners.autoscaler.policy",
+        &["periods", "timezone", "idle_count", "idle_time", "scale_factor", "scale_factor_limit"],
+    ),
 ];
 
-fn check_known_keys(section: &str, value: &toml::Value) {
+pub fn check_known_keys(section: &str, value: &toml::Value) {
     let table = match value {
         toml::Value::Table(t) => t,
         toml::Value::Array(items) => return items.iter().for_each(|i| check_known_keys(section, i)),

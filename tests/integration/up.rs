@@ -144,7 +144,7 @@ fn fresh_up_creates_every_resource_as_designed() {
 }
 
 /// IAM returns policy documents URL-encoded.
-fn urlencoding_decode(s: &str) -> String {
+pub fn urlencoding_decode(s: &str) -> String {
     if !s.contains('%') {
         return s.to_owned();
     }

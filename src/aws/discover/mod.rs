@@ -15,7 +15,7 @@ use super::tags::{self, ec2_filters};
 use super::Clients;
 use crate::error::Result;
 use crate::plan::desired::Kind;
-use named::{discover_bucket, discover_iam, BucketFound};
+use named::{discover_bucket, discover_fleet, discover_iam, BucketFound};
 
 /// One owned resource as it exists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,16 +81,23 @@ pub struct Names<'a> {
     pub bucket: &'a str,
     pub roles: [(&'a str, String); 2],
     pub profiles: [(&'a str, String); 2],
+    /// docker-autoscaler's launch template and Auto Scaling group.
+    pub worker_group: String,
 }
 
 pub async fn discover(c: &Clients, names: &Names<'_>) -> Result<Inventory> {
     let mut inv = Inventory::default();
-    let (ec2, iam, bucket, azs) = tokio::try_join!(
+    let (ec2, iam, bucket, fleet, azs) = tokio::try_join!(
         discover_ec2(c, names.deployment),
         discover_iam(c, names),
         discover_bucket(c, names),
+        discover_fleet(c, names),
         availability_zones(c)
     )?;
+    for f in fleet.0 {
+        inv.found.insert(f.address.clone(), f);
+    }
+    inv.conflicts.extend(fleet.1);
     for (kind, id, tag_list, state) in ec2.0 {
         inv.add(names.deployment, kind, &id, &tag_list, &state);
     }
@@ -262,7 +269,8 @@ async fn discover_ec2(c: &Clients, deployment: &str) -> Result<Ec2Found> {
                 t.retain(|t| t.key() != Some(tags::RESOURCE) && t.key() != Some(tags::SPEC));
                 t.push(Tag::builder().key(tags::RESOURCE).value(crate::plan::desired::RUNNER_CONFIG).build());
                 t.push(Tag::builder().key(tags::SPEC).value(spec).build());
-                out.push((Kind::RunnerConfig, s(i.instance_id()), t, "applied".into()));
+                let executor = tags::get(i.tags(), tags::EXECUTOR).unwrap_or("applied").to_owned();
+                out.push((Kind::RunnerConfig, s(i.instance_id()), t, executor));
             }
         }
         out.push((Kind::Instance, s(i.instance_id()), i.tags().to_vec(), state));

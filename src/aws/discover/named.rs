@@ -135,3 +135,67 @@ pub(super) async fn discover_bucket(c: &Clients, names: &Names<'_>) -> Result<Bu
         },
     }
 }
+
+/// docker-autoscaler's launch template and Auto Scaling group, looked up by
+/// their name (the same for both), whatever the executor: a group left from
+/// before a switch is found too. One of our names without our tags is a
+/// conflict.
+pub(super) async fn discover_fleet(c: &Clients, names: &Names<'_>) -> Result<(Vec<Found>, Vec<String>)> {
+    let name = names.worker_group.as_str();
+    let by_name = aws_sdk_ec2::types::Filter::builder().name("launch-template-name").values(name).build();
+    let (groups, templates) = tokio::try_join!(
+        async {
+            c.autoscaling
+                .describe_auto_scaling_groups()
+                .auto_scaling_group_names(name)
+                .send()
+                .await
+                .map_err(on("autoscaling:DescribeAutoScalingGroups", name))
+        },
+        async {
+            c.ec2
+                .describe_launch_templates()
+                .filters(by_name)
+                .send()
+                .await
+                .map_err(on("ec2:DescribeLaunchTemplates", name))
+        },
+    )?;
+    let (mut found, mut conflicts) = (Vec::new(), Vec::new());
+    let ours = |get: &dyn Fn(&str) -> Option<String>| {
+        get(tags::DEPLOYMENT).as_deref() == Some(names.deployment)
+            && get(tags::MANAGED_BY).as_deref() == Some(tags::MANAGER)
+    };
+    for g in groups.auto_scaling_groups().iter().filter(|g| g.auto_scaling_group_name() == Some(name)) {
+        let get = |k: &str| g.tags().iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_owned);
+        let deleting = g.status().is_some_and(|s| s.to_ascii_lowercase().contains("delete"));
+        if !ours(&get) {
+            conflicts.push(format!("Auto Scaling group {name} exists and is not ours (it lacks our tags)"));
+        } else if deleting {
+            conflicts.push(format!("Auto Scaling group {name} is being deleted; run again once it is gone"));
+        } else {
+            found.push(Found {
+                address: get(tags::RESOURCE).unwrap_or_else(|| crate::plan::desired::WORKER_GROUP.into()),
+                kind: Kind::AutoScalingGroup,
+                id: name.to_owned(),
+                spec: get(tags::SPEC).unwrap_or_default(),
+                state: format!("{} instances", g.instances().len()),
+            });
+        }
+    }
+    for t in templates.launch_templates().iter().filter(|t| t.launch_template_name() == Some(name)) {
+        let get = |k: &str| tags::get(t.tags(), k).map(str::to_owned);
+        if !ours(&get) {
+            conflicts.push(format!("launch template {name} exists and is not ours (it lacks our tags)"));
+            continue;
+        }
+        found.push(Found {
+            address: get(tags::RESOURCE).unwrap_or_else(|| crate::plan::desired::LAUNCH_TEMPLATE.into()),
+            kind: Kind::LaunchTemplate,
+            id: t.launch_template_id().unwrap_or_default().to_owned(),
+            spec: get(tags::SPEC).unwrap_or_default(),
+            state: format!("version {}", t.latest_version_number().unwrap_or_default()),
+        });
+    }
+    Ok((found, conflicts))
+}

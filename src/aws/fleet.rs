@@ -1,0 +1,255 @@
+//! docker-autoscaler's workers: a launch template (Amazon Linux 2023 with
+//! Docker, IMDSv2, encrypted root, the worker profile and group, tags that
+//! reach instances and volumes) and the Auto Scaling group the runner's
+//! fleeting plugin scales (min 0, desired left to the runner, scale-in
+//! protection, no AZ rebalancing or capacity rebalancing, spot by a
+//! mixed-instances policy).
+
+use std::time::Duration;
+
+use aws_sdk_autoscaling::types::{
+    InstancesDistribution, LaunchTemplate as AsgLaunchTemplate, LaunchTemplateOverrides,
+    LaunchTemplateSpecification as AsgTemplateSpec, MixedInstancesPolicy, Tag as AsgTag,
+};
+use aws_sdk_ec2::types::{
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
+    LaunchTemplateIamInstanceProfileSpecificationRequest, LaunchTemplateInstanceMetadataEndpointState,
+    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData,
+    ResourceType, VolumeType,
+};
+use base64::Engine;
+
+use super::errors::{aws_error, code, is_gone, on};
+use super::tags::{self, ec2_spec, ec2_tags};
+use super::wait::{wait_for, Poll};
+use super::Clients;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+
+/// What the launch template launches.
+pub struct TemplateData<'a> {
+    pub ami: &'a str,
+    pub profile: &'a str,
+    pub security_group: &'a str,
+    pub root_volume_gb: u32,
+    pub user_data: &'a str,
+    /// Tags of the workers and their volumes (ownership, no plan address).
+    pub worker_tags: &'a [(String, String)],
+}
+
+fn template_data(t: &TemplateData) -> RequestLaunchTemplateData {
+    let tag_spec = |r: ResourceType| {
+        LaunchTemplateTagSpecificationRequest::builder()
+            .resource_type(r)
+            .set_tags(Some(ec2_tags(t.worker_tags)))
+            .build()
+    };
+    RequestLaunchTemplateData::builder()
+        .image_id(t.ami)
+        .iam_instance_profile(LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(t.profile).build())
+        .security_group_ids(t.security_group)
+        .metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .http_tokens(LaunchTemplateHttpTokensState::Required)
+                .http_put_response_hop_limit(2)
+                .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+                .build(),
+        )
+        .block_device_mappings(
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .device_name("/dev/xvda")
+                .ebs(
+                    LaunchTemplateEbsBlockDeviceRequest::builder()
+                        .volume_size(t.root_volume_gb as i32)
+                        .volume_type(VolumeType::Gp3)
+                        .encrypted(true)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .user_data(base64::engine::general_purpose::STANDARD.encode(t.user_data))
+        .tag_specifications(tag_spec(ResourceType::Instance))
+        .tag_specifications(tag_spec(ResourceType::Volume))
+        .build()
+}
+
+/// Creates the launch template, or gives an existing one a new version (the
+/// group launches `$Latest`); returns its ID.
+pub async fn ensure_template(
+    c: &Clients,
+    name: &str,
+    t: &TemplateData<'_>,
+    tags: &[(String, String)],
+    existing: Option<&str>,
+) -> Result<String> {
+    if let Some(id) = existing {
+        c.ec2
+            .create_launch_template_version()
+            .launch_template_id(id)
+            .launch_template_data(template_data(t))
+            .send()
+            .await
+            .map_err(on("ec2:CreateLaunchTemplateVersion", id))?;
+        return Ok(id.to_owned());
+    }
+    let out = c
+        .ec2
+        .create_launch_template()
+        .launch_template_name(name)
+        .version_description("gascale")
+        .launch_template_data(template_data(t))
+        .tag_specifications(ec2_spec(ResourceType::LaunchTemplate, tags))
+        .send()
+        .await
+        .map_err(on("ec2:CreateLaunchTemplate", name))?;
+    out.launch_template()
+        .and_then(|l| l.launch_template_id())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Failed(format!("launch template {name}: no ID in the answer")))
+}
+
+/// The Auto Scaling group's settings.
+pub struct GroupSettings<'a> {
+    pub name: &'a str,
+    pub template_id: &'a str,
+    pub subnet_ids: &'a [String],
+    pub max_size: u32,
+    pub instance_types: &'a [String],
+    pub spot: bool,
+    pub max_price: Option<&'a str>,
+    pub on_demand_base: u32,
+}
+
+fn mixed_instances(g: &GroupSettings) -> MixedInstancesPolicy {
+    let overrides =
+        g.instance_types.iter().map(|t| LaunchTemplateOverrides::builder().instance_type(t).build()).collect();
+    let mut distribution = InstancesDistribution::builder()
+        .on_demand_base_capacity(g.on_demand_base as i32)
+        .on_demand_percentage_above_base_capacity(if g.spot { 0 } else { 100 });
+    if g.spot {
+        distribution = distribution.spot_allocation_strategy("price-capacity-optimized");
+        if let Some(p) = g.max_price {
+            distribution = distribution.spot_max_price(p);
+        }
+    }
+    MixedInstancesPolicy::builder()
+        .launch_template(
+            AsgLaunchTemplate::builder()
+                .launch_template_specification(
+                    AsgTemplateSpec::builder().launch_template_id(g.template_id).version("$Latest").build(),
+                )
+                .set_overrides(Some(overrides))
+                .build(),
+        )
+        .instances_distribution(distribution.build())
+        .build()
+}
+
+fn group_tags(name: &str, tags: &[(String, String)]) -> Vec<AsgTag> {
+    tags.iter()
+        .map(|(k, v)| {
+            AsgTag::builder()
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .key(k)
+                .value(v)
+                .propagate_at_launch(false)
+                .build()
+        })
+        .collect()
+}
+
+/// Creates or converges the group. The desired capacity is set only at
+/// creation (0): afterwards it is the runner's.
+pub async fn ensure_group(c: &Clients, g: &GroupSettings<'_>, tags: &[(String, String)], exists: bool) -> Result<()> {
+    let a = &c.autoscaling;
+    let zones = g.subnet_ids.join(",");
+    if exists {
+        a.update_auto_scaling_group()
+            .auto_scaling_group_name(g.name)
+            .mixed_instances_policy(mixed_instances(g))
+            .min_size(0)
+            .max_size(g.max_size as i32)
+            .vpc_zone_identifier(&zones)
+            .new_instances_protected_from_scale_in(true)
+            .capacity_rebalance(false)
+            .send()
+            .await
+            .map_err(on("autoscaling:UpdateAutoScalingGroup", g.name))?;
+    } else {
+        a.create_auto_scaling_group()
+            .auto_scaling_group_name(g.name)
+            .mixed_instances_policy(mixed_instances(g))
+            .min_size(0)
+            .max_size(g.max_size as i32)
+            .desired_capacity(0)
+            .vpc_zone_identifier(&zones)
+            .new_instances_protected_from_scale_in(true)
+            .capacity_rebalance(false)
+            .set_tags(Some(group_tags(g.name, tags)))
+            .send()
+            .await
+            .map_err(on("autoscaling:CreateAutoScalingGroup", g.name))?;
+    }
+    // AZRebalance would terminate workers mid-job to even out the zones.
+    a.suspend_processes()
+        .auto_scaling_group_name(g.name)
+        .scaling_processes("AZRebalance")
+        .send()
+        .await
+        .map_err(on("autoscaling:SuspendProcesses", g.name))?;
+    Ok(())
+}
+
+/// Marks the group converged to `spec`.
+pub async fn set_group_spec(c: &Clients, name: &str, spec: &str) -> Result<()> {
+    c.autoscaling
+        .create_or_update_tags()
+        .set_tags(Some(group_tags(name, &[(tags::SPEC.to_owned(), spec.to_owned())])))
+        .send()
+        .await
+        .map_err(on("autoscaling:CreateOrUpdateTags", name))?;
+    Ok(())
+}
+
+/// The group's instances, or `None` when there is no such group.
+pub async fn group_instances(c: &Clients, name: &str) -> Result<Option<Vec<String>>> {
+    let out = c
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(on("autoscaling:DescribeAutoScalingGroups", name))?;
+    Ok(out
+        .auto_scaling_groups()
+        .first()
+        .map(|g| g.instances().iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect()))
+}
+
+/// Deletes the group with its instances (scale-in protection or not) and
+/// waits until both are gone.
+pub async fn delete_group(c: &Clients, progress: &Progress, name: &str, timeout: Duration) -> Result<()> {
+    let Some(instances) = group_instances(c, name).await? else { return Ok(()) };
+    if let Err(e) =
+        c.autoscaling.delete_auto_scaling_group().auto_scaling_group_name(name).force_delete(true).send().await
+    {
+        let gone = code(&e).zip(
+            e.as_service_error().and_then(|s| aws_smithy_types::error::metadata::ProvideErrorMetadata::message(s)),
+        );
+        if !gone.is_some_and(|(code, message)| is_gone(code, message)) {
+            return Err(aws_error("autoscaling:DeleteAutoScalingGroup", name, e));
+        }
+    }
+    // A forced delete terminates them too; saying so ourselves makes sure
+    // none outlives the group, even one whose termination AWS skipped.
+    super::delete::terminate(c, progress, &instances, timeout).await?;
+    wait_for(progress, &format!("Auto Scaling group {name} to be deleted"), timeout, || async {
+        Ok(match group_instances(c, name).await? {
+            None => Poll::Ready(()),
+            Some(left) => Poll::Pending(format!("deleting, {} instances", left.len())),
+        })
+    })
+    .await
+}
