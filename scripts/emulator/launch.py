@@ -190,10 +190,12 @@ class RequestLog:
         if control is not None:
             return control
         service = _credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
+        arrived = time.time()
         fault = self.faults.pick(service)
         if self.file:
             record = {
                 "t": round(time.time(), 3),
+                "arrived": round(arrived, 3),
                 "op": operation_name(environ, body),
                 "method": environ.get("REQUEST_METHOD"),
                 "path": environ.get("PATH_INFO"),

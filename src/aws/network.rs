@@ -204,18 +204,21 @@ pub async fn ensure_route_table(
             (id.to_owned(), associated, has_default)
         }
     };
-    if !has_default {
+    // The default route and the associations are independent: at once.
+    let route = async {
+        if has_default {
+            return Ok(());
+        }
         let route = c.ec2.create_route().route_table_id(&id).destination_cidr_block("0.0.0.0/0");
         let route = match target {
             RouteTarget::Gateway(g) => route.gateway_id(g),
             RouteTarget::Nat(n) => route.nat_gateway_id(n),
         };
-        if let Err(e) = route.send().await {
-            if !code(&e).is_some_and(is_already_exists_code) {
-                return Err(aws_error("ec2:CreateRoute", &id, e));
-            }
+        match route.send().await {
+            Err(e) if !code(&e).is_some_and(is_already_exists_code) => Err(aws_error("ec2:CreateRoute", &id, e)),
+            _ => Ok(()),
         }
-    }
+    };
     let associations = subnets.iter().filter(|s| !associated.contains(s)).map(|subnet| {
         let id = &id;
         async move {
@@ -227,7 +230,7 @@ pub async fn ensure_route_table(
             }
         }
     });
-    futures::future::try_join_all(associations).await?;
+    tokio::try_join!(route, futures::future::try_join_all(associations))?;
     Ok(id)
 }
 

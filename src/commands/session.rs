@@ -54,7 +54,9 @@ impl Session {
             ],
             worker_group: d.worker_group_name(),
         };
-        discover::discover(&self.clients, &names).await
+        // A state file naming a VPC makes one round of describes likely to pay.
+        let network_likely = self.store.load().ok().flatten().is_some_and(|s| s.resources.contains_key(desired::VPC));
+        discover::discover(&self.clients, &names, network_likely).await
     }
 
     pub fn plan(&self, inventory: &Inventory, state: Option<&State>) -> Plan {

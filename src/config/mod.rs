@@ -178,4 +178,30 @@ mod tests {
         let p = parse("metadata: {name: demo}\nrunner: {idle: {count: -1}}").unwrap_err();
         assert_eq!(p[0].key, "runner.idle.count");
     }
+
+    #[test]
+    fn executor_dependent_defaults() {
+        let d = parse("metadata: {name: demo}").unwrap();
+        assert_eq!(d.runner_concurrent(), 10);
+        assert!(!d.autoscaler());
+        let d = parse(
+            "metadata: {name: demo}\nrunner: {executor: docker-autoscaler, worker: {instance_type: t3.large}, \
+             autoscaler: {max_instances: 4, capacity_per_instance: 3, instance_types: [t3.large, t3a.large]}}",
+        )
+        .unwrap();
+        assert_eq!(d.runner_concurrent(), 12, "max_instances x capacity_per_instance");
+        assert_eq!(d.worker_instance_types(), ["t3.large", "t3a.large"], "no type twice");
+        assert_eq!(d.worker_group_name(), "gascale-demo-workers");
+        let d = parse("metadata: {name: demo}\nrunner: {executor: docker-autoscaler, concurrent: 5}").unwrap();
+        assert_eq!(d.runner_concurrent(), 5, "a set value wins");
+    }
+
+    #[test]
+    fn periods_reduce_to_five_fields_unless_they_name_a_year() {
+        let p = |s: &str| CronPeriod::parse(s).unwrap().five_fields();
+        assert_eq!(p("* * 9-17 * * mon-fri *").as_deref(), Some("* 9-17 * * mon-fri"));
+        assert_eq!(p("0 9-17 * * mon-fri *").as_deref(), Some("0 9-17 * * mon-fri"));
+        assert_eq!(p("* 9-17 * * mon-fri").as_deref(), Some("* 9-17 * * mon-fri"));
+        assert_eq!(p("* * 9-17 * * mon-fri 2027"), None);
+    }
 }

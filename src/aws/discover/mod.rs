@@ -85,10 +85,16 @@ pub struct Names<'a> {
     pub worker_group: String,
 }
 
-pub async fn discover(c: &Clients, names: &Names<'_>) -> Result<Inventory> {
+/// Discovers the deployment. With `network_likely` (a state file names a
+/// VPC) every describe goes out in one round; without, a first round asks
+/// only for what can exist without the VPC (the VPC itself, EIPs, volumes,
+/// IAM, the bucket, the worker group), and the VPC's contents are described
+/// only when a VPC was found — a fresh deployment costs half the calls, and
+/// a lost state file still loses nothing.
+pub async fn discover(c: &Clients, names: &Names<'_>, network_likely: bool) -> Result<Inventory> {
     let mut inv = Inventory::default();
     let (ec2, iam, bucket, fleet, azs) = tokio::try_join!(
-        discover_ec2(c, names.deployment),
+        discover_ec2(c, names.deployment, network_likely),
         discover_iam(c, names),
         discover_bucket(c, names),
         discover_fleet(c, names),
@@ -132,13 +138,72 @@ pub async fn discover(c: &Clients, names: &Names<'_>) -> Result<Inventory> {
 
 type Ec2Found = (Vec<(Kind, String, Vec<Tag>, String)>, BTreeMap<String, String>, Option<String>);
 
-async fn discover_ec2(c: &Clients, deployment: &str) -> Result<Ec2Found> {
+async fn discover_ec2(c: &Clients, deployment: &str, network_likely: bool) -> Result<Ec2Found> {
     let f = ec2_filters(deployment);
     let e = &c.ec2;
-    let (vpcs, subnets, igws, nats, eips, rtbs, endpoints, sgs, instances, volumes) = tokio::try_join!(
-        async {
-            e.describe_vpcs().set_filters(Some(f.clone())).send().await.map_err(on("ec2:DescribeVpcs", deployment))
-        },
+    let outside = async {
+        tokio::try_join!(
+            async {
+                e.describe_vpcs().set_filters(Some(f.clone())).send().await.map_err(on("ec2:DescribeVpcs", deployment))
+            },
+            async {
+                e.describe_addresses()
+                    .set_filters(Some(f.clone()))
+                    .send()
+                    .await
+                    .map_err(on("ec2:DescribeAddresses", deployment))
+            },
+            async {
+                e.describe_volumes()
+                    .set_filters(Some(f.clone()))
+                    .send()
+                    .await
+                    .map_err(on("ec2:DescribeVolumes", deployment))
+            },
+        )
+    };
+    let (outside, inside) = if network_likely {
+        let (outside, inside) = tokio::try_join!(outside, inside_vpc(c, deployment))?;
+        (outside, Some(inside))
+    } else {
+        let outside = outside.await?;
+        let has_vpc = outside.0.vpcs().iter().any(|v| tags::is_owned(v.tags(), deployment));
+        let inside = if has_vpc { Some(inside_vpc(c, deployment).await?) } else { None };
+        (outside, inside)
+    };
+    let (vpcs, eips, volumes) = outside;
+    let (subnets, igws, nats, rtbs, endpoints, sgs, instances) = inside.unwrap_or_else(nothing_inside);
+    collect_ec2(deployment, vpcs, eips, volumes, subnets, igws, nats, rtbs, endpoints, sgs, instances)
+}
+
+type Inside = (
+    aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput,
+    aws_sdk_ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput,
+    aws_sdk_ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput,
+    aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput,
+    aws_sdk_ec2::operation::describe_vpc_endpoints::DescribeVpcEndpointsOutput,
+    aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput,
+    aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput,
+);
+
+fn nothing_inside() -> Inside {
+    use aws_sdk_ec2::operation::*;
+    (
+        describe_subnets::DescribeSubnetsOutput::builder().build(),
+        describe_internet_gateways::DescribeInternetGatewaysOutput::builder().build(),
+        describe_nat_gateways::DescribeNatGatewaysOutput::builder().build(),
+        describe_route_tables::DescribeRouteTablesOutput::builder().build(),
+        describe_vpc_endpoints::DescribeVpcEndpointsOutput::builder().build(),
+        describe_security_groups::DescribeSecurityGroupsOutput::builder().build(),
+        describe_instances::DescribeInstancesOutput::builder().build(),
+    )
+}
+
+/// What only exists inside the deployment's VPC.
+async fn inside_vpc(c: &Clients, deployment: &str) -> Result<Inside> {
+    let f = ec2_filters(deployment);
+    let e = &c.ec2;
+    tokio::try_join!(
         async {
             e.describe_subnets()
                 .set_filters(Some(f.clone()))
@@ -159,13 +224,6 @@ async fn discover_ec2(c: &Clients, deployment: &str) -> Result<Ec2Found> {
                 .send()
                 .await
                 .map_err(on("ec2:DescribeNatGateways", deployment))
-        },
-        async {
-            e.describe_addresses()
-                .set_filters(Some(f.clone()))
-                .send()
-                .await
-                .map_err(on("ec2:DescribeAddresses", deployment))
         },
         async {
             e.describe_route_tables()
@@ -195,14 +253,25 @@ async fn discover_ec2(c: &Clients, deployment: &str) -> Result<Ec2Found> {
                 .await
                 .map_err(on("ec2:DescribeInstances", deployment))
         },
-        async {
-            e.describe_volumes()
-                .set_filters(Some(f.clone()))
-                .send()
-                .await
-                .map_err(on("ec2:DescribeVolumes", deployment))
-        },
-    )?;
+    )
+}
+
+/// The describes' answers as (kind, ID, tags, state), the EIPs' public IPs
+/// and the host's bootstrap status.
+#[allow(clippy::too_many_arguments)]
+fn collect_ec2(
+    deployment: &str,
+    vpcs: aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput,
+    eips: aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput,
+    volumes: aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput,
+    subnets: aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput,
+    igws: aws_sdk_ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput,
+    nats: aws_sdk_ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput,
+    rtbs: aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput,
+    endpoints: aws_sdk_ec2::operation::describe_vpc_endpoints::DescribeVpcEndpointsOutput,
+    sgs: aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput,
+    instances: aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput,
+) -> Result<Ec2Found> {
     let mut out = Vec::new();
     let s = |x: Option<&str>| x.unwrap_or_default().to_owned();
     let ours = |t: &[Tag]| tags::is_owned(t, deployment);
