@@ -192,21 +192,28 @@ class RequestLog:
         service = _credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
         arrived = time.time()
         fault = self.faults.pick(service)
+        record = {
+            "t": round(time.time(), 3),
+            "arrived": round(arrived, 3),
+            "op": operation_name(environ, body),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "auth": service,
+            "fault": fault[0] if fault else None,
+        }
+        if fault:
+            response = _fault(start_response, fault)
+        else:
+            response = self.serve(environ, body, start_response, record["op"])
+        # Written before the answer leaves, so a client that has its answer
+        # finds its request in the log; "done" is when the emulator finished.
         if self.file:
-            record = {
-                "t": round(time.time(), 3),
-                "arrived": round(arrived, 3),
-                "op": operation_name(environ, body),
-                "method": environ.get("REQUEST_METHOD"),
-                "path": environ.get("PATH_INFO"),
-                "auth": service,
-                "fault": fault[0] if fault else None,
-            }
+            record["done"] = round(time.time(), 3)
             with self.lock:
                 self.file.write(json.dumps(record) + "\n")
-        if fault:
-            return _fault(start_response, fault)
-        op = operation_name(environ, body)
+        return response
+
+    def serve(self, environ, body, start_response, op):
         if op == "SendCommand":
             self.ssm.record(body)
         elif op == "GetCommandInvocation":
