@@ -173,14 +173,19 @@ pub async fn ensure_role(
             }
         }
     }
-    c.iam
-        .attach_role_policy()
-        .role_name(name)
-        .policy_arn(SSM_CORE)
-        .send()
-        .await
-        .map_err(|e| aws_error("iam:AttachRolePolicy", name, e))?;
-    if let Some(doc) = inline {
+    // The managed and the inline policy are independent: at once.
+    let attach = async {
+        c.iam
+            .attach_role_policy()
+            .role_name(name)
+            .policy_arn(SSM_CORE)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("iam:AttachRolePolicy", name, e))
+    };
+    let put = async {
+        let Some(doc) = inline else { return Ok(()) };
         c.iam
             .put_role_policy()
             .role_name(name)
@@ -188,8 +193,10 @@ pub async fn ensure_role(
             .policy_document(doc.to_string())
             .send()
             .await
-            .map_err(|e| aws_error("iam:PutRolePolicy", name, e))?;
-    }
+            .map(drop)
+            .map_err(|e| aws_error("iam:PutRolePolicy", name, e))
+    };
+    tokio::try_join!(attach, put)?;
     Ok(name.to_owned())
 }
 

@@ -6,9 +6,8 @@ use crate::error::{exit, Result};
 use crate::plan::PlanReport;
 
 pub async fn run(ctx: &Context, detailed_exitcode: bool) -> Result<u8> {
-    let session = Session::open(ctx).await?;
+    let (session, _, inventory) = Session::open_discovered(ctx, None).await?;
     let state = session.store.load()?;
-    let inventory = session.discover().await?;
     let plan = session.plan(&inventory, state.as_ref());
     ctx.output.emit(&PlanReport::new(&plan))?;
     Ok(if detailed_exitcode && (plan.has_changes() || !plan.conflicts.is_empty()) { exit::CHANGES } else { exit::OK })

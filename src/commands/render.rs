@@ -38,8 +38,7 @@ impl Report for RenderReport {
 }
 
 pub async fn run(ctx: &Context, out_dir: &Path) -> Result<u8> {
-    let session = Session::open(ctx).await?;
-    let inventory = session.discover().await?;
+    let (session, _, inventory) = Session::open_discovered(ctx, None).await?;
     let d = &session.d;
     let ids = inventory.ids();
     // The deployment's real IDs where it exists, placeholders where not.

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::plan::apply::Env;
 use crate::plan::{self, desired, Known, Plan};
 use crate::progress::Progress;
-use crate::state::{State, StateStore};
+use crate::state::{Lock, State, StateStore};
 
 use super::Context;
 
@@ -32,6 +32,25 @@ impl Session {
         Ok(Session::of(ctx, d, clients, identity))
     }
 
+    /// Opens a session and discovers the deployment at once: STS says who we
+    /// are while every describe that does not need the account runs (the
+    /// bucket's name does; its tags are read as soon as STS answers). With
+    /// `lock` (the command's name) the deployment's lock is taken first, so
+    /// what is discovered holds while the lock is held.
+    pub async fn open_discovered(ctx: &Context, lock: Option<&str>) -> Result<(Session, Option<Lock>, Inventory)> {
+        let (d, clients) = ctx.connect().await?;
+        let store = StateStore::new(&ctx.state_dir, d.name());
+        let lock = lock.map(|command| store.lock(command)).transpose()?;
+        let identity = tokio::sync::OnceCell::new();
+        let bucket = async {
+            let id = identity.get_or_try_init(|| clients.identity()).await?;
+            Ok(d.bucket_name(&id.account, d.region()))
+        };
+        let inventory = discovery(&d, &clients, &store, bucket).await?;
+        let identity = identity.into_inner().expect("discovery awaited the identity");
+        Ok((Session::of(ctx, d, clients, identity), lock, inventory))
+    }
+
     /// A session for a deployment known without its file (`reap`).
     pub fn of(ctx: &Context, d: Deployment, clients: Clients, identity: Identity) -> Session {
         let bucket = d.bucket_name(&identity.account, d.region());
@@ -39,24 +58,10 @@ impl Session {
         Session { d, clients, identity, store, bucket }
     }
 
+    /// Discovers the deployment (the session knows its bucket's name).
     pub async fn discover(&self) -> Result<Inventory> {
-        let d = &self.d;
-        let names = Names {
-            deployment: d.name(),
-            bucket: &self.bucket,
-            roles: [
-                (desired::ROLE_HOST, desired::role_name(d, desired::Role::Host)),
-                (desired::ROLE_WORKER, desired::role_name(d, desired::Role::Workers)),
-            ],
-            profiles: [
-                (desired::PROFILE_HOST, format!("gascale-{}-host", d.name())),
-                (desired::PROFILE_WORKER, d.worker_profile_name()),
-            ],
-            worker_group: d.worker_group_name(),
-        };
-        // A state file naming a VPC makes one round of describes likely to pay.
-        let network_likely = self.store.load().ok().flatten().is_some_and(|s| s.resources.contains_key(desired::VPC));
-        discover::discover(&self.clients, &names, network_likely).await
+        let bucket = std::future::ready(Ok(self.bucket.clone()));
+        discovery(&self.d, &self.clients, &self.store, bucket).await
     }
 
     pub fn plan(&self, inventory: &Inventory, state: Option<&State>) -> Plan {
@@ -117,4 +122,28 @@ pub fn bootstrap_failed(step: &str) -> String {
     format!(
         "the bootstrap failed at step {step}; see its log: gascale exec -- tail -n 100 /var/log/gascale-bootstrap.log"
     )
+}
+
+/// The discovery every command runs, by the deployment's names.
+async fn discovery(
+    d: &Deployment,
+    clients: &Clients,
+    store: &StateStore,
+    bucket: impl std::future::Future<Output = Result<String>>,
+) -> Result<Inventory> {
+    let names = Names {
+        deployment: d.name(),
+        roles: [
+            (desired::ROLE_HOST, desired::role_name(d, desired::Role::Host)),
+            (desired::ROLE_WORKER, desired::role_name(d, desired::Role::Workers)),
+        ],
+        profiles: [
+            (desired::PROFILE_HOST, format!("gascale-{}-host", d.name())),
+            (desired::PROFILE_WORKER, d.worker_profile_name()),
+        ],
+        worker_group: d.worker_group_name(),
+    };
+    // A state file naming a VPC makes one round of describes likely to pay.
+    let network_likely = store.load().ok().flatten().is_some_and(|s| s.resources.contains_key(desired::VPC));
+    discover::discover(clients, &names, bucket, network_likely).await
 }

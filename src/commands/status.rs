@@ -48,8 +48,7 @@ impl Report for Status {
 }
 
 pub async fn run(ctx: &Context) -> Result<u8> {
-    let session = Session::open(ctx).await?;
-    let inventory = session.discover().await?;
+    let (session, _, inventory) = Session::open_discovered(ctx, None).await?;
     let mut resources: Vec<Found> = inventory.found.into_values().chain(inventory.duplicates).collect();
     resources.sort_by(|a, b| (a.kind, &a.address).cmp(&(b.kind, &b.address)));
     ctx.output.emit(&Status {

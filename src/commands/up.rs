@@ -18,8 +18,7 @@ use crate::plan::desired::{self, Role};
 use crate::plan::{Action, PlanReport};
 
 pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
-    let session = Session::open(ctx).await?;
-    let _lock = if args.dry_run { None } else { Some(session.store.lock("up")?) };
+    let (session, _lock, inventory) = Session::open_discovered(ctx, (!args.dry_run).then_some("up")).await?;
     if let Some(old) = _lock.as_ref().and_then(|l| l.took_over.as_ref()) {
         ctx.progress.warn(format!(
             "took over the stale lock of a killed `gascale {}` (pid {}, since {})",
@@ -27,7 +26,6 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
         ));
     }
     let state = session.store.load()?;
-    let inventory = session.discover().await?;
     let plan = session.plan(&inventory, state.as_ref());
     if args.dry_run {
         ctx.output.emit(&PlanReport::new(&plan))?;

@@ -56,7 +56,7 @@ pub fn sequential_calls(step: &Step) -> usize {
         // host's group at the same time, after a describe)
         Some(Spec::SecurityGroup { role: super::desired::Role::Host, .. }) => 3,
         Some(Spec::SecurityGroup { .. }) => 4,
-        Some(Spec::IamRole { role: super::desired::Role::Host, .. }) => 4,
+        // create, the managed and inline policies at once, the spec tag
         Some(Spec::IamRole { .. }) => 3,
         // create, ownership tags, the five settings at once, the spec tag
         Some(Spec::Bucket { .. }) => 4,

@@ -247,10 +247,12 @@ pub fn desired(d: &Deployment, bucket: &str) -> Vec<Desired> {
         &[ROLE_WORKER],
         Spec::InstanceProfile { role: Role::Workers, name: d.worker_profile_name() },
     ));
+    // The host's policy names the worker role by its ARN, which IAM does not
+    // check: the two roles are created at once.
     out.push(Desired::new(
         ROLE_HOST,
         Kind::IamRole,
-        &[ROLE_WORKER],
+        &[],
         Spec::IamRole { role: Role::Host, name: role_name(d, Role::Host) },
     ));
     out.push(Desired::new(

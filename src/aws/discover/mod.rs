@@ -78,7 +78,6 @@ impl Inventory {
 /// Names the deployment uses for resources AWS identifies by name.
 pub struct Names<'a> {
     pub deployment: &'a str,
-    pub bucket: &'a str,
     pub roles: [(&'a str, String); 2],
     pub profiles: [(&'a str, String); 2],
     /// docker-autoscaler's launch template and Auto Scaling group.
@@ -91,12 +90,25 @@ pub struct Names<'a> {
 /// IAM, the bucket, the worker group), and the VPC's contents are described
 /// only when a VPC was found — a fresh deployment costs half the calls, and
 /// a lost state file still loses nothing.
-pub async fn discover(c: &Clients, names: &Names<'_>, network_likely: bool) -> Result<Inventory> {
+///
+/// The bucket's name comes from `bucket`, a future: it needs the account,
+/// which STS may still be answering while the other describes run.
+pub async fn discover(
+    c: &Clients,
+    names: &Names<'_>,
+    bucket: impl std::future::Future<Output = Result<String>>,
+    network_likely: bool,
+) -> Result<Inventory> {
     let mut inv = Inventory::default();
-    let (ec2, iam, bucket, fleet, azs) = tokio::try_join!(
+    let bucket = async {
+        let name = bucket.await?;
+        let found = discover_bucket(c, names.deployment, &name).await?;
+        Ok::<_, crate::error::Error>((name, found))
+    };
+    let (ec2, iam, (bucket_name, bucket), fleet, azs) = tokio::try_join!(
         discover_ec2(c, names.deployment, network_likely),
         discover_iam(c, names),
-        discover_bucket(c, names),
+        bucket,
         discover_fleet(c, names),
         availability_zones(c)
     )?;
@@ -125,7 +137,7 @@ pub async fn discover(c: &Clients, names: &Names<'_>, network_likely: bool) -> R
             let found = Found {
                 address: address.clone(),
                 kind: Kind::Bucket,
-                id: names.bucket.into(),
+                id: bucket_name.clone(),
                 spec: untagged.clone(),
                 state: untagged,
             };

@@ -102,12 +102,11 @@ pub(super) enum BucketFound {
     Conflict(String),
 }
 
-pub(super) async fn discover_bucket(c: &Clients, names: &Names<'_>) -> Result<BucketFound> {
-    let b = names.bucket;
+pub(super) async fn discover_bucket(c: &Clients, deployment: &str, b: &str) -> Result<BucketFound> {
     match c.s3.get_bucket_tagging().bucket(b).send().await {
         Ok(out) => {
             let get = |k: &str| out.tag_set().iter().find(|t| t.key() == k).map(|t| t.value().to_owned());
-            if get(tags::DEPLOYMENT).as_deref() == Some(names.deployment)
+            if get(tags::DEPLOYMENT).as_deref() == Some(deployment)
                 && get(tags::MANAGED_BY).as_deref() == Some(tags::MANAGER)
             {
                 let spec = get(tags::SPEC).unwrap_or_default();
@@ -120,8 +119,7 @@ pub(super) async fn discover_bucket(c: &Clients, names: &Names<'_>) -> Result<Bu
                 }))
             } else {
                 Ok(BucketFound::Conflict(format!(
-                    "S3 bucket {b} exists and is not ours (it lacks the tags of deployment {})",
-                    names.deployment
+                    "S3 bucket {b} exists and is not ours (it lacks the tags of deployment {deployment})"
                 )))
             }
         }
