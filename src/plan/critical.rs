@@ -54,7 +54,13 @@ pub fn sequential_calls(step: &Step) -> usize {
         Some(Spec::RouteTable { .. }) => 3,
         // create, authorize, tag (the workers' group also authorizes on the
         // host's group at the same time, after a describe)
-        Some(Spec::SecurityGroup { role: super::desired::Role::Host, .. }) => 3,
+        Some(Spec::SecurityGroup { role: super::desired::Role::Host, allow_cidrs, .. }) => {
+            if allow_cidrs.is_empty() {
+                2
+            } else {
+                3
+            }
+        }
         Some(Spec::SecurityGroup { .. }) => 4,
         // create, the managed and inline policies at once, the spec tag
         Some(Spec::IamRole { .. }) => 3,

@@ -105,10 +105,12 @@ pub async fn discover(
         let found = discover_bucket(c, names.deployment, &name).await?;
         Ok::<_, crate::error::Error>((name, found))
     };
-    let (ec2, iam, (bucket_name, bucket), fleet, azs) = tokio::try_join!(
+    // The bucket's chain (its name may wait for STS) is the longest: polled
+    // first, its first call goes out first.
+    let ((bucket_name, bucket), ec2, iam, fleet, azs) = tokio::try_join!(
+        bucket,
         discover_ec2(c, names.deployment, network_likely),
         discover_iam(c, names),
-        bucket,
         discover_fleet(c, names),
         availability_zones(c)
     )?;
