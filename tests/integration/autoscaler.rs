@@ -224,6 +224,19 @@ fn up_creates_the_worker_group_and_destroy_removes_it_with_its_instances() {
         g.unwrap().auto_scaling_groups()[0].instances().iter().map(|i| i.instance_id().unwrap().to_owned()).collect()
     });
     assert_eq!(instances.len(), 3);
+
+    // A group setting changes in place; the desired capacity stays the runner's.
+    let config = autoscaler_config(&name).replace("max_instances: 20", "max_instances: 25");
+    std::fs::write(w.path().join("gascale.yaml"), config).unwrap();
+    let changed = changes(&w);
+    assert!(changed.contains(&("asg/workers".to_owned(), "update".to_owned())), "{changed:?}");
+    assert!(changed.iter().all(|(a, _)| a == "asg/workers" || a == "runner/config"), "{changed:?}");
+    up(&w);
+    runtime().block_on(async {
+        let g = c.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&group_name).send().await;
+        let g = g.unwrap().auto_scaling_groups()[0].clone();
+        assert_eq!((g.max_size(), g.desired_capacity()), (Some(25), Some(3)));
+    });
     let destroy = w.gascale(&["destroy", "--yes"]);
     assert_eq!(destroy.code, 0, "{}", destroy.stderr);
     assert_eq!(owned::count(&c, &name), owned::nothing());
