@@ -28,9 +28,14 @@ pub fn is_not_found_code(code: &str) -> bool {
         || code.ends_with("NotFound") && !code.starts_with("Invalid")
 }
 
-/// Auto Scaling answers a missing group with a generic `ValidationError`.
-pub fn is_gone(code: &str, message: &str) -> bool {
-    is_not_found_code(code) || (code == "ValidationError" && message.contains("not found"))
+/// Whether the call failed because its resource is not there — also as
+/// Auto Scaling says it, a generic `ValidationError` "... not found".
+pub fn is_gone<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    let message = match err {
+        SdkError::ServiceError(se) => se.err().message().unwrap_or_default(),
+        _ => "",
+    };
+    code(err).is_some_and(|c| is_not_found_code(c) || (c == "ValidationError" && message.contains("not found")))
 }
 
 pub fn is_dependency_violation_code(code: &str) -> bool {

@@ -19,7 +19,7 @@ use aws_sdk_ec2::types::{
 };
 use base64::Engine;
 
-use super::errors::{aws_error, code, is_gone, on};
+use super::errors::{aws_error, is_gone, on};
 use super::tags::{self, ec2_spec, ec2_tags};
 use super::wait::{wait_for, Poll};
 use super::Clients;
@@ -235,10 +235,7 @@ pub async fn delete_group(c: &Clients, progress: &Progress, name: &str, timeout:
     if let Err(e) =
         c.autoscaling.delete_auto_scaling_group().auto_scaling_group_name(name).force_delete(true).send().await
     {
-        let gone = code(&e).zip(
-            e.as_service_error().and_then(|s| aws_smithy_types::error::metadata::ProvideErrorMetadata::message(s)),
-        );
-        if !gone.is_some_and(|(code, message)| is_gone(code, message)) {
+        if !is_gone(&e) {
             return Err(aws_error("autoscaling:DeleteAutoScalingGroup", name, e));
         }
     }

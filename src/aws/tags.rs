@@ -36,6 +36,14 @@ pub fn owned(deployment: &str, address: &str, user: &BTreeMap<String, String>) -
     tags
 }
 
+/// `tags` with `gascale:spec` set to `fingerprint`: for a resource created
+/// complete in one call, or marked complete in one tagging call.
+pub fn with_spec(tags: &[(String, String)], fingerprint: &str) -> Vec<(String, String)> {
+    let mut done = tags.to_vec();
+    done.iter_mut().filter(|(k, _)| k == SPEC).for_each(|(_, v)| *v = fingerprint.to_owned());
+    done
+}
+
 /// Tags of the runner's workers (both executors): ownership without a plan
 /// address, so destroy reaps them as workers and discovery never mistakes
 /// one for a resource of the plan.

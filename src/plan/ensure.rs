@@ -102,9 +102,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
         }
         Spec::Bucket { name } => {
             s3::ensure_bucket(c, name, &d.cache, &tags, existing.is_some()).await?;
-            let mut done = tags.clone();
-            done.iter_mut().filter(|(k, _)| k == tags::SPEC).for_each(|(_, v)| *v = step.fingerprint.clone());
-            s3::put_tags(c, name, &done).await?;
+            s3::put_tags(c, name, &tags::with_spec(&tags, &step.fingerprint)).await?;
             return Ok(name.clone());
         }
         Spec::Volume { size_gb } => {
@@ -125,8 +123,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             };
             // Created in one call, a template is complete at once: it carries
             // its final spec from the start. A new version retags it.
-            let mut done = tags.clone();
-            done.iter_mut().filter(|(k, _)| k == tags::SPEC).for_each(|(_, v)| *v = step.fingerprint.clone());
+            let done = tags::with_spec(&tags, &step.fingerprint);
             let id = fleet::ensure_template(c, name, &template, &done, existing).await?;
             if existing.is_some() {
                 network::set_spec(c, &id, &step.fingerprint).await?;

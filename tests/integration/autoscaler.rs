@@ -8,7 +8,7 @@ use base64::Engine;
 use crate::harness::{emulator_control, endpoint, runtime, sdk, unique_name, Workdir};
 use crate::owned;
 use crate::templates::{check_known_keys, example, rendered, with_region};
-use crate::up::urlencoding_decode;
+use crate::up::{up_json as up, urlencoding_decode};
 
 /// examples/autoscaler.yaml under another deployment name.
 fn autoscaler_config(name: &str) -> String {
@@ -22,12 +22,6 @@ fn autoscaler_config(name: &str) -> String {
 fn docker_machine_config(name: &str) -> String {
     let text = autoscaler_config(name).replace("executor: docker-autoscaler", "executor: docker+machine");
     text.lines().filter(|l| !l.contains("scale_factor_limit")).collect::<Vec<_>>().join("\n") + "\n"
-}
-
-fn up(w: &Workdir) -> serde_json::Value {
-    let r = w.gascale(&["up", "--no-wait", "--output", "json"]);
-    assert_eq!(r.code, 0, "up failed: {}", r.stderr);
-    serde_json::from_str(&r.stdout).expect("up prints one JSON document")
 }
 
 fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
@@ -111,6 +105,7 @@ fn up_creates_the_worker_group_and_destroy_removes_it_with_its_instances() {
     let private: Vec<String> =
         out["private_subnet_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
     let worker_sg = out["worker_security_group_id"].as_str().unwrap().to_owned();
+    let ami = crate::destroy::ami(&c);
     runtime().block_on(async {
         let groups = c.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&group_name).send().await;
         let g = groups.unwrap().auto_scaling_groups()[0].clone();
@@ -152,14 +147,7 @@ fn up_creates_the_worker_group_and_destroy_removes_it_with_its_instances() {
             .await
             .unwrap();
         let data = versions.launch_template_versions()[0].launch_template_data().unwrap().clone();
-        let ami = c
-            .ssm
-            .get_parameter()
-            .name("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(data.image_id(), ami.parameter().unwrap().value());
+        assert_eq!(data.image_id(), Some(ami.as_str()));
         let md = data.metadata_options().unwrap();
         assert_eq!(md.http_tokens().unwrap().as_str(), "required");
         assert_eq!(md.http_put_response_hop_limit(), Some(2));

@@ -17,7 +17,7 @@ fn up(w: &Workdir) -> serde_json::Value {
     serde_json::from_str(&r.stdout).unwrap()
 }
 
-fn ami(c: &gascale::aws::Clients) -> String {
+pub fn ami(c: &gascale::aws::Clients) -> String {
     runtime().block_on(async {
         let p = c
             .ssm

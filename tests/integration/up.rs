@@ -15,7 +15,7 @@ pub fn minimal(name: &str, extra: &str) -> Workdir {
     ))
 }
 
-fn up_json(w: &Workdir) -> serde_json::Value {
+pub fn up_json(w: &Workdir) -> serde_json::Value {
     let r = w.gascale(&["up", "--no-wait", "--output", "json"]);
     assert_eq!(r.code, 0, "up failed: {}", r.stderr);
     serde_json::from_str(&r.stdout).expect("up prints one JSON document")
