@@ -60,6 +60,16 @@ const KEYS: &[&str] = &[
     "volumes",
     "docker_machine",
     "sha256",
+    "autoscaler",
+    "plugin",
+    "capacity_per_instance",
+    "max_use_count",
+    "max_instances",
+    "instance_types",
+    "on_demand_base",
+    "connect_timeout",
+    "scale_factor_limit",
+    "idle_scale_factor_limit",
     "worker",
     "spot",
     "max_price",
@@ -93,6 +103,8 @@ const KEYS: &[&str] = &[
 const SCALARS: &[&str] = &[
     "demo",
     "eu-west-1",
+    "docker-autoscaler",
+    "docker+machine",
     "10.0.0.0/16",
     "0.0.0.0/0",
     "10.0.0.1/33",
@@ -170,7 +182,7 @@ fn mutate(r: &mut Rng, text: &str) -> String {
 
 #[test]
 fn ten_thousand_generated_configs_never_panic() {
-    let examples: Vec<String> = ["minimal.yaml", "production.yaml", "ci-ephemeral.yaml"]
+    let examples: Vec<String> = ["minimal.yaml", "production.yaml", "ci-ephemeral.yaml", "autoscaler.yaml"]
         .iter()
         .map(|n| std::fs::read_to_string(crate::harness::root().join("examples").join(n)).unwrap())
         .collect();
@@ -190,6 +202,8 @@ fn ten_thousand_generated_configs_never_panic() {
                 let mut d = d;
                 d.metadata.region.get_or_insert_with(|| "eu-west-1".into());
                 let _ = gascale::render::render(&d, &gascale::render::HostInputs::placeholders(&d, "123456789012"));
+                let _ = gascale::plan::desired::desired(&d, "bucket");
+                let _ = gascale::aws::iam::host_policy(&d, "123456789012", "bucket");
             }
             Err(problems) => {
                 assert!(
