@@ -155,7 +155,7 @@ fn up_creates_the_worker_group_and_destroy_removes_it_with_its_instances() {
         assert_eq!(root.ebs().unwrap().encrypted(), Some(true));
         assert_eq!(root.ebs().unwrap().volume_size(), Some(50));
         assert_eq!(data.iam_instance_profile().unwrap().name(), Some(format!("gascale-{name}-worker").as_str()));
-        assert_eq!(data.security_group_ids(), [worker_sg.clone()]);
+        assert_eq!(data.security_group_ids(), std::slice::from_ref(&worker_sg));
         let kinds: Vec<&str> =
             data.tag_specifications().iter().filter_map(|t| t.resource_type()).map(|r| r.as_str()).collect();
         assert!(kinds.contains(&"instance") && kinds.contains(&"volume"), "{kinds:?}");

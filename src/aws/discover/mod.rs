@@ -150,7 +150,7 @@ pub async fn discover(
     Ok(inv)
 }
 
-type Ec2Found = (Vec<(Kind, String, Vec<Tag>, String)>, BTreeMap<String, String>, Option<String>);
+type Ec2Found = (Vec<Row>, BTreeMap<String, String>, Option<String>);
 
 async fn discover_ec2(c: &Clients, deployment: &str, network_likely: bool) -> Result<Ec2Found> {
     let f = ec2_filters(deployment);
@@ -185,10 +185,21 @@ async fn discover_ec2(c: &Clients, deployment: &str, network_likely: bool) -> Re
         let inside = if has_vpc { Some(inside_vpc(c, deployment).await?) } else { None };
         (outside, inside)
     };
-    let (vpcs, eips, volumes) = outside;
-    let (subnets, igws, nats, rtbs, endpoints, sgs, instances) = inside.unwrap_or_else(nothing_inside);
-    collect_ec2(deployment, vpcs, eips, volumes, subnets, igws, nats, rtbs, endpoints, sgs, instances)
+    let (mut found, eip_ips) = collect_outside(deployment, outside);
+    let mut bootstrap = None;
+    if let Some(inside) = inside {
+        let (more, host_bootstrap) = collect_inside(deployment, inside);
+        found.extend(more);
+        bootstrap = host_bootstrap;
+    }
+    Ok((found, eip_ips, bootstrap))
 }
+
+type Outside = (
+    aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput,
+    aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput,
+    aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput,
+);
 
 type Inside = (
     aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput,
@@ -199,19 +210,6 @@ type Inside = (
     aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput,
     aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput,
 );
-
-fn nothing_inside() -> Inside {
-    use aws_sdk_ec2::operation::*;
-    (
-        describe_subnets::DescribeSubnetsOutput::builder().build(),
-        describe_internet_gateways::DescribeInternetGatewaysOutput::builder().build(),
-        describe_nat_gateways::DescribeNatGatewaysOutput::builder().build(),
-        describe_route_tables::DescribeRouteTablesOutput::builder().build(),
-        describe_vpc_endpoints::DescribeVpcEndpointsOutput::builder().build(),
-        describe_security_groups::DescribeSecurityGroupsOutput::builder().build(),
-        describe_instances::DescribeInstancesOutput::builder().build(),
-    )
-}
 
 /// What only exists inside the deployment's VPC.
 async fn inside_vpc(c: &Clients, deployment: &str) -> Result<Inside> {
@@ -270,25 +268,17 @@ async fn inside_vpc(c: &Clients, deployment: &str) -> Result<Inside> {
     )
 }
 
-/// The describes' answers as (kind, ID, tags, state), the EIPs' public IPs
-/// and the host's bootstrap status.
-#[allow(clippy::too_many_arguments)]
-fn collect_ec2(
-    deployment: &str,
-    vpcs: aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput,
-    eips: aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput,
-    volumes: aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput,
-    subnets: aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput,
-    igws: aws_sdk_ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput,
-    nats: aws_sdk_ec2::operation::describe_nat_gateways::DescribeNatGatewaysOutput,
-    rtbs: aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput,
-    endpoints: aws_sdk_ec2::operation::describe_vpc_endpoints::DescribeVpcEndpointsOutput,
-    sgs: aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput,
-    instances: aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput,
-) -> Result<Ec2Found> {
+type Row = (Kind, String, Vec<Tag>, String);
+
+fn text(x: Option<&str>) -> String {
+    x.unwrap_or_default().to_owned()
+}
+
+/// The VPCs, EIPs and volumes as (kind, ID, tags, state), and the EIPs'
+/// public IPs by address.
+fn collect_outside(deployment: &str, (vpcs, eips, volumes): Outside) -> (Vec<Row>, BTreeMap<String, String>) {
+    let s = text;
     let mut out = Vec::new();
-    let s = |x: Option<&str>| x.unwrap_or_default().to_owned();
-    let ours = |t: &[Tag]| tags::is_owned(t, deployment);
     for v in vpcs.vpcs() {
         out.push((
             Kind::Vpc,
@@ -297,6 +287,31 @@ fn collect_ec2(
             v.state().map(|x| x.as_str().to_owned()).unwrap_or_default(),
         ));
     }
+    let mut eip_ips = BTreeMap::new();
+    for a in eips.addresses() {
+        let state = if a.association_id().is_some() { "associated" } else { "allocated" };
+        if let Some(addr) = tags::get(a.tags(), tags::RESOURCE).filter(|_| tags::is_owned(a.tags(), deployment)) {
+            eip_ips.insert(addr.to_owned(), s(a.public_ip()));
+        }
+        out.push((Kind::ElasticIp, s(a.allocation_id()), a.tags().to_vec(), state.into()));
+    }
+    for v in volumes.volumes() {
+        let state = v.state().map(|x| x.as_str().to_owned()).unwrap_or_default();
+        if matches!(state.as_str(), "deleting" | "deleted") {
+            continue;
+        }
+        out.push((Kind::Volume, s(v.volume_id()), v.tags().to_vec(), state));
+    }
+    (out, eip_ips)
+}
+
+/// What lives in the VPC as (kind, ID, tags, state), and the host's
+/// bootstrap status.
+fn collect_inside(deployment: &str, inside: Inside) -> (Vec<Row>, Option<String>) {
+    let (subnets, igws, nats, rtbs, endpoints, sgs, instances) = inside;
+    let mut out = Vec::new();
+    let s = text;
+    let ours = |t: &[Tag]| tags::is_owned(t, deployment);
     for n in subnets.subnets() {
         out.push((
             Kind::Subnet,
@@ -315,14 +330,6 @@ fn collect_ec2(
             continue;
         }
         out.push((Kind::NatGateway, s(n.nat_gateway_id()), n.tags().to_vec(), state));
-    }
-    let mut eip_ips = BTreeMap::new();
-    for a in eips.addresses() {
-        let state = if a.association_id().is_some() { "associated" } else { "allocated" };
-        if let Some(addr) = tags::get(a.tags(), tags::RESOURCE).filter(|_| ours(a.tags())) {
-            eip_ips.insert(addr.to_owned(), s(a.public_ip()));
-        }
-        out.push((Kind::ElasticIp, s(a.allocation_id()), a.tags().to_vec(), state.into()));
     }
     for r in rtbs.route_tables() {
         out.push((Kind::RouteTable, s(r.route_table_id()), r.tags().to_vec(), "available".into()));
@@ -358,14 +365,7 @@ fn collect_ec2(
         }
         out.push((Kind::Instance, s(i.instance_id()), i.tags().to_vec(), state));
     }
-    for v in volumes.volumes() {
-        let state = v.state().map(|x| x.as_str().to_owned()).unwrap_or_default();
-        if matches!(state.as_str(), "deleting" | "deleted") {
-            continue;
-        }
-        out.push((Kind::Volume, s(v.volume_id()), v.tags().to_vec(), state));
-    }
-    Ok((out, eip_ips, bootstrap))
+    (out, bootstrap)
 }
 
 async fn availability_zones(c: &Clients) -> Result<Vec<String>> {
