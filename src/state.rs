@@ -24,6 +24,12 @@ pub struct State {
     pub account: String,
     /// Resource address (e.g. `subnet/public-0`) → AWS ID or name.
     pub resources: BTreeMap<String, String>,
+    /// What a run is about to create where AWS cannot mark it as ours in the
+    /// same call: address → the name (bucket) or launch nonce (host) it will
+    /// use. Written before the call, cleared once the resource is recorded,
+    /// so a run killed in between knows on resume what it made.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub intents: BTreeMap<String, String>,
 }
 
 impl State {
@@ -34,6 +40,7 @@ impl State {
             region: region.into(),
             account: account.into(),
             resources: BTreeMap::new(),
+            intents: BTreeMap::new(),
         }
     }
 }

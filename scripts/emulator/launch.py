@@ -17,11 +17,16 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 # Emulator switches that must be set before moto is imported.
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
 
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
+
+from strict import Request, Strict  # noqa: E402
 
 from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication,
@@ -156,8 +161,9 @@ class Faults:
 def _fault(start_response, fault, counter=[0]):
     status, content_type, template = fault
     counter[0] += 1
-    data = template.format(rid=f"gascale-fault-{counter[0]}").encode()
-    reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}[status]
+    data = template if isinstance(template, bytes) else template.format(rid=f"gascale-fault-{counter[0]}").encode()
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error",
+              503: "Service Unavailable"}[status]
     start_response(f"{status} {reason}", [("Content-Type", content_type), ("Content-Length", str(len(data)))])
     return [data]
 
@@ -171,8 +177,9 @@ def _json(start_response, value):
 class RequestLog:
     """Wraps the WSGI app; appends one JSON line per request to a file."""
 
-    def __init__(self, app, path, faults):
+    def __init__(self, app, path, faults, strict):
         self.app = app
+        self.strict = strict
         self.lock = threading.Lock()
         self.file = open(path, "a", buffering=1) if path else None
         self.ssm = SsmResults()
@@ -185,6 +192,9 @@ class RequestLog:
         if environ.get("PATH_INFO") == "/gascale-test/faults" and environ.get("REQUEST_METHOD") == "POST":
             rates = json.loads(body or b"{}")
             self.faults.set(rates.get("throttle", 0.0), rates.get("error", 0.0), rates.get("seed", 1))
+            return _json(start_response, {"ok": True})
+        if environ.get("PATH_INFO") == "/gascale-test/strict" and environ.get("REQUEST_METHOD") == "POST":
+            self.strict.enabled = bool(json.loads(body or b"{}").get("enabled", True))
             return _json(start_response, {"ok": True})
         control = self.ssm.handle(environ, body, start_response)
         if control is not None:
@@ -204,7 +214,15 @@ class RequestLog:
         if fault:
             response = _fault(start_response, fault)
         else:
-            response = self.serve(environ, body, start_response, record["op"])
+            request = Request(environ, body, service, record["op"], _credential_region(environ), DEFAULT_ACCOUNT_ID)
+            strict = self.strict.before(request)
+            if strict:
+                record["strict"] = strict[0]
+                response = _fault(start_response, strict)
+            else:
+                recorder = _Recorder(start_response)
+                response = [_read_all(self.serve(environ, body, recorder, record["op"]))]
+                self.strict.after(request, recorder.status, response[0])
         # Written before the answer leaves, so a client that has its answer
         # finds its request in the log; "done" is when the emulator finished.
         if self.file:
@@ -221,6 +239,35 @@ class RequestLog:
             if answer is not None:
                 return answer
         return self.app(environ, start_response)
+
+
+class _Recorder:
+    """A start_response that remembers the status it was given."""
+
+    def __init__(self, start_response):
+        self.start_response = start_response
+        self.status = 500
+
+    def __call__(self, status, headers, exc_info=None):
+        self.status = int(status.split(" ", 1)[0])
+        return self.start_response(status, headers, exc_info)
+
+
+def _read_all(body_iter):
+    """The whole body of a response (moto's are small)."""
+    body = b"".join(body_iter)
+    if hasattr(body_iter, "close"):
+        body_iter.close()
+    return body
+
+
+def _credential_region(environ):
+    """The region part of a SigV4 credential scope."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" not in auth:
+        return "us-east-1"
+    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+    return scope[2] if len(scope) > 2 else "us-east-1"
 
 
 def _credential_scope(auth):
@@ -276,11 +323,13 @@ def main():
     parser.add_argument("--throttle", type=float, default=0.0, help="fraction of requests throttled")
     parser.add_argument("--error", type=float, default=0.0, help="fraction of requests failing with 500")
     parser.add_argument("--latency-ms", type=int, default=0, help="added to every request")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the fault choices")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the fault and strict-mode choices")
+    parser.add_argument("--strict", action="store_true", help="AWS's eventual consistency and conflicts (strict.py)")
     args = parser.parse_args()
 
     faults = Faults(args.throttle, args.error, args.latency_ms, args.seed)
-    app = RequestLog(DomainDispatcherApplication(create_backend_app), args.request_log, faults)
+    strict = Strict(seed=args.seed, enabled=args.strict)
+    app = RequestLog(DomainDispatcherApplication(create_backend_app), args.request_log, faults, strict)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=QuietRequestHandler)
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:

@@ -10,10 +10,10 @@ use aws_sdk_ec2::types::{
 };
 use base64::Engine;
 
-use super::errors::{aws_error, code, is_propagation_code, on};
+use super::errors::{aws_error, on};
 use super::tags::{self, ec2_spec};
 use super::wait::{wait_for, Poll};
-use super::Clients;
+use super::{retry, Clients};
 use crate::config::{Arch, Deployment};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -51,24 +51,22 @@ pub async fn ensure_volume(
     if let Some(id) = existing {
         return Ok(id.to_owned());
     }
-    let out = c
-        .ec2
-        .create_volume()
-        .availability_zone(az)
-        .size(size_gb as i32)
-        .volume_type(VolumeType::Gp3)
-        .encrypted(true)
-        .tag_specifications(ec2_spec(ResourceType::Volume, tags))
-        .send()
-        .await
-        .map_err(|e| aws_error("ec2:CreateVolume", az, e))?;
+    let out = retry::send(
+        "ec2:CreateVolume",
+        c.ec2
+            .create_volume()
+            .availability_zone(az)
+            .size(size_gb as i32)
+            .volume_type(VolumeType::Gp3)
+            .encrypted(true)
+            .tag_specifications(ec2_spec(ResourceType::Volume, tags)),
+        |r| r.send(),
+    )
+    .await
+    .map_err(|e| aws_error("ec2:CreateVolume", az, e))?;
     let id = out.volume_id().unwrap_or_default().to_owned();
     wait_for(progress, &format!("data volume {id}"), Duration::from_secs(300), || async {
-        let out = c
-            .ec2
-            .describe_volumes()
-            .volume_ids(&id)
-            .send()
+        let out = retry::send("ec2:DescribeVolumes", c.ec2.describe_volumes().volume_ids(&id), |r| r.send())
             .await
             .map_err(|e| aws_error("ec2:DescribeVolumes", &id, e))?;
         let state = out.volumes().first().and_then(|v| v.state()).map(|s| s.as_str().to_owned()).unwrap_or_default();
@@ -93,8 +91,7 @@ pub struct HostLaunch<'a> {
     pub client_token: String,
 }
 
-/// Launches the host, retrying while IAM has not yet propagated its instance
-/// profile to EC2, and waits until it runs.
+/// Launches the host and waits until it runs.
 pub async fn launch_host(
     c: &Clients,
     progress: &Progress,
@@ -120,57 +117,41 @@ pub async fn launch_host(
         .build();
     let user_data = base64::engine::general_purpose::STANDARD.encode(&l.user_data_gzip);
     // The root volume is the deployment's but no plan resource of its own: it
-    // goes with the instance.
+    // goes with the instance. `gascale:created` changes from run to run, and a
+    // resumed run must send the very request of the run it resumes (same
+    // ClientToken, same parameters): the instance's LaunchTime says when.
+    let instance_tags: Vec<(String, String)> = l.tags.iter().filter(|(k, _)| k != tags::CREATED).cloned().collect();
     let root_tags: Vec<(String, String)> =
-        l.tags.iter().filter(|(k, _)| k != tags::RESOURCE && k != tags::SPEC).cloned().collect();
-    let mut attempt = 0;
-    let id = loop {
-        attempt += 1;
-        let out = c
-            .ec2
-            .run_instances()
-            .image_id(&l.ami)
-            .instance_type(InstanceType::from(d.gitlab.instance_type.as_str()))
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(l.subnet)
-            .security_group_ids(l.security_group)
-            .iam_instance_profile(IamInstanceProfileSpecification::builder().name(l.profile).build())
-            .metadata_options(metadata.clone())
-            .block_device_mappings(root.clone())
-            .user_data(&user_data)
-            .client_token(&l.client_token)
-            .tag_specifications(ec2_spec(ResourceType::Instance, l.tags))
-            .tag_specifications(ec2_spec(ResourceType::Volume, &root_tags))
-            .send()
-            .await;
-        match out {
-            Ok(out) => break out.instances().first().and_then(|i| i.instance_id()).unwrap_or_default().to_owned(),
-            Err(e) => {
-                let message = e
-                    .as_service_error()
-                    .and_then(|s| aws_smithy_types::error::metadata::ProvideErrorMetadata::message(s))
-                    .unwrap_or("");
-                if attempt < 8 && code(&e).is_some_and(|code| is_propagation_code(code, message)) {
-                    progress.verbose(format!("instance profile {} not visible to EC2 yet; retrying", l.profile));
-                    crate::interrupt::sleep(Duration::from_secs(2u64.pow(attempt.min(4)))).await?;
-                    continue;
-                }
-                return Err(aws_error("ec2:RunInstances", "the GitLab host", e));
-            }
-        }
-    };
+        instance_tags.iter().filter(|(k, _)| k != tags::RESOURCE && k != tags::SPEC).cloned().collect();
+    let request = c
+        .ec2
+        .run_instances()
+        .image_id(&l.ami)
+        .instance_type(InstanceType::from(d.gitlab.instance_type.as_str()))
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(l.subnet)
+        .security_group_ids(l.security_group)
+        .iam_instance_profile(IamInstanceProfileSpecification::builder().name(l.profile).build())
+        .metadata_options(metadata)
+        .block_device_mappings(root)
+        .user_data(&user_data)
+        .client_token(&l.client_token)
+        .tag_specifications(ec2_spec(ResourceType::Instance, &instance_tags))
+        .tag_specifications(ec2_spec(ResourceType::Volume, &root_tags));
+    // Retried while IAM has not yet propagated the profile to EC2 (errors::transient_for).
+    let out = retry::send("ec2:RunInstances", request, |r| r.send())
+        .await
+        .map_err(|e| aws_error("ec2:RunInstances", "the GitLab host", e))?;
+    let id = out.instances().first().and_then(|i| i.instance_id()).unwrap_or_default().to_owned();
+    progress.verbose(format!("launched the host {id}"));
     wait_running(c, progress, &id, timeout).await?;
     Ok(id)
 }
 
 pub async fn wait_running(c: &Clients, progress: &Progress, id: &str, timeout: Duration) -> Result<()> {
     wait_for(progress, &format!("instance {id} to run"), timeout, || async {
-        let out = c
-            .ec2
-            .describe_instances()
-            .instance_ids(id)
-            .send()
+        let out = retry::send("ec2:DescribeInstances", c.ec2.describe_instances().instance_ids(id), |r| r.send())
             .await
             .map_err(|e| aws_error("ec2:DescribeInstances", id, e))?;
         let instance = out.reservations().iter().flat_map(|r| r.instances()).next();
@@ -192,38 +173,35 @@ pub async fn wait_running(c: &Clients, progress: &Progress, id: &str, timeout: D
 /// skipping what is done.
 pub async fn attach_host_parts(c: &Clients, instance: &str, allocation: &str, volume: &str) -> Result<()> {
     let eip = async {
-        let addr = c
-            .ec2
-            .describe_addresses()
-            .allocation_ids(allocation)
-            .send()
-            .await
-            .map_err(on("ec2:DescribeAddresses", allocation))?;
-        if addr.addresses().first().and_then(|a| a.instance_id()) != Some(instance) {
-            c.ec2
-                .associate_address()
-                .allocation_id(allocation)
-                .instance_id(instance)
-                .send()
+        let addr =
+            retry::send("ec2:DescribeAddresses", c.ec2.describe_addresses().allocation_ids(allocation), |r| r.send())
                 .await
-                .map_err(on("ec2:AssociateAddress", allocation))?;
+                .map_err(on("ec2:DescribeAddresses", allocation))?;
+        if addr.addresses().first().and_then(|a| a.instance_id()) != Some(instance) {
+            retry::send(
+                "ec2:AssociateAddress",
+                c.ec2.associate_address().allocation_id(allocation).instance_id(instance),
+                |r| r.send(),
+            )
+            .await
+            .map_err(on("ec2:AssociateAddress", allocation))?;
         }
         Ok::<_, Error>(())
     };
     let data = async {
-        let vol =
-            c.ec2.describe_volumes().volume_ids(volume).send().await.map_err(on("ec2:DescribeVolumes", volume))?;
+        let vol = retry::send("ec2:DescribeVolumes", c.ec2.describe_volumes().volume_ids(volume), |r| r.send())
+            .await
+            .map_err(on("ec2:DescribeVolumes", volume))?;
         let attached =
             vol.volumes().first().is_some_and(|v| v.attachments().iter().any(|a| a.instance_id() == Some(instance)));
         if !attached {
-            c.ec2
-                .attach_volume()
-                .volume_id(volume)
-                .instance_id(instance)
-                .device(DATA_DEVICE)
-                .send()
-                .await
-                .map_err(on("ec2:AttachVolume", volume))?;
+            retry::send(
+                "ec2:AttachVolume",
+                c.ec2.attach_volume().volume_id(volume).instance_id(instance).device(DATA_DEVICE),
+                |r| r.send(),
+            )
+            .await
+            .map_err(on("ec2:AttachVolume", volume))?;
         }
         Ok(())
     };
@@ -233,11 +211,7 @@ pub async fn attach_host_parts(c: &Clients, instance: &str, allocation: &str, vo
 
 /// The host's bootstrap status tag (`running:STEP`, `complete`, `failed:STEP`).
 pub async fn bootstrap_status(c: &Clients, instance: &str) -> Result<Option<String>> {
-    let out = c
-        .ec2
-        .describe_instances()
-        .instance_ids(instance)
-        .send()
+    let out = retry::send("ec2:DescribeInstances", c.ec2.describe_instances().instance_ids(instance), |r| r.send())
         .await
         .map_err(|e| aws_error("ec2:DescribeInstances", instance, e))?;
     let i = out.reservations().iter().flat_map(|r| r.instances()).next();

@@ -1,7 +1,11 @@
 //! The one error classifier: turns SDK errors into `Error::Aws` (operation,
-//! resource, message, request ID) and answers "is this not-found / a
-//! dependency violation / throttling / already there" by error code, so no
-//! other module matches on error strings.
+//! resource, message, request ID), answers "is this not-found / a dependency
+//! violation / already there" by error code, and decides which failures are
+//! AWS catching up (eventual consistency, IAM propagation, conflicting
+//! writes) and for how long — so no other module matches on error strings.
+//! Throttling and 5xx are the SDK's own standard retry mode's.
+
+use std::time::Duration;
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -45,18 +49,6 @@ pub fn is_dependency_violation_code(code: &str) -> bool {
         || code == "InvalidIPAddress.InUse"
 }
 
-pub fn is_throttling_code(code: &str) -> bool {
-    matches!(
-        code,
-        "Throttling"
-            | "ThrottlingException"
-            | "RequestLimitExceeded"
-            | "SlowDown"
-            | "TooManyRequestsException"
-            | "RequestThrottled"
-    )
-}
-
 pub fn is_already_exists_code(code: &str) -> bool {
     matches!(
         code,
@@ -68,9 +60,62 @@ pub fn is_already_exists_code(code: &str) -> bool {
     )
 }
 
-/// Instance profile not yet visible to EC2 after IAM created it.
-pub fn is_propagation_code(code: &str, message: &str) -> bool {
-    code == "InvalidParameterValue" && message.contains("iamInstanceProfile")
+/// How long a failure may be AWS catching up rather than a real answer:
+/// `Some(window)` when `op` (`service:Operation`) failing with `code` and
+/// `message` is worth retrying for that long, `None` when it is final. The
+/// one place that decides; `retry::send` carries it out. Each rule follows
+/// AWS's documentation and the retry terraform-provider-aws carries for it.
+pub fn transient_for(op: &str, code: &str, message: &str) -> Option<Duration> {
+    let (service, name) = op.split_once(':').unwrap_or(("", op));
+    let deleting = ["Delete", "Terminate", "Release", "Disassociate", "Detach", "Revoke", "Cancel", "Remove"]
+        .iter()
+        .any(|verb| name.starts_with(verb));
+    match (service, code) {
+        // IAM → EC2 / Auto Scaling: a new instance profile, or its role, not
+        // yet visible (terraform ec2_instance.go and autoscaling/group.go,
+        // both messages, iamPropagationTimeout = 2 min).
+        ("ec2" | "autoscaling", "InvalidParameterValue" | "ValidationError") if is_propagation_message(message) => {
+            Some(PROPAGATION)
+        }
+        // IAM itself: a role created moments ago (terraform
+        // instance_profile.go retries AddRoleToInstanceProfile on "The role
+        // with name"), and two writes on one entity at once.
+        ("iam", "NoSuchEntity") if !deleting && name != "GetRole" && name != "GetInstanceProfile" => Some(PROPAGATION),
+        ("iam", "ConcurrentModification") => Some(PROPAGATION),
+        // S3: conflicting writes on one bucket, and configuration of a bucket
+        // created moments ago (terraform s3/service_package.go,
+        // bucket_public_access_block.go: bucketPropagationTimeout = 2 min).
+        ("s3", "OperationAborted") => Some(PROPAGATION),
+        ("s3", "NoSuchBucket") if name.starts_with("Put") => Some(PROPAGATION),
+        // EC2 is eventually consistent: an ID created moments ago may be
+        // unknown to the next call (EC2 developer guide, "Eventual
+        // consistency"; terraform create_tags_gen.go: 5 min). A delete's
+        // not-found is its success, decided by the caller.
+        ("ec2", c) if !deleting && is_not_found_code(c) => Some(EC2_CONSISTENCY),
+        // A volume whose instance just terminated is still detaching
+        // (terraform ebs_volume.go retries VolumeInUse on delete).
+        ("ec2", "VolumeInUse" | "IncorrectState") if name == "DeleteVolume" || name == "AttachVolume" => {
+            Some(EC2_CONSISTENCY)
+        }
+        // A group whose capacity just changed (terraform autoscaling/group.go).
+        ("autoscaling", "ScalingActivityInProgress" | "ResourceInUse") if name == "DeleteAutoScalingGroup" => {
+            Some(EC2_CONSISTENCY)
+        }
+        _ => None,
+    }
+}
+
+/// How long IAM changes take to reach EC2 and Auto Scaling (terraform's
+/// `iamPropagationTimeout`).
+pub const PROPAGATION: Duration = Duration::from_secs(120);
+/// How long EC2 takes to know an ID it just created (terraform's
+/// `eventualConsistencyTimeout`).
+pub const EC2_CONSISTENCY: Duration = Duration::from_secs(300);
+
+/// The two texts EC2 answers while an instance profile or its role has not
+/// reached it yet (terraform ec2_instance.go retries on both).
+fn is_propagation_message(message: &str) -> bool {
+    message.contains("Invalid IAM Instance Profile") || message.contains("has no associated IAM Roles")
 }
 
 pub fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
@@ -143,7 +188,36 @@ mod tests {
         assert!(is_not_found_code("NatGatewayNotFound"));
         assert!(!is_not_found_code("DependencyViolation"));
         assert!(is_dependency_violation_code("DependencyViolation"));
-        assert!(is_throttling_code("RequestLimitExceeded"));
         assert!(is_already_exists_code("EntityAlreadyExists"));
+    }
+
+    #[test]
+    fn transient_failures_follow_aws() {
+        let both = [
+            "Value (p) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+            "IAM Instance Profile \"arn:aws:iam::1:instance-profile/p\" has no associated IAM Roles",
+        ];
+        for message in both {
+            assert_eq!(transient_for("ec2:RunInstances", "InvalidParameterValue", message), Some(PROPAGATION));
+            assert_eq!(
+                transient_for("autoscaling:CreateAutoScalingGroup", "ValidationError", message),
+                Some(PROPAGATION)
+            );
+        }
+        assert_eq!(transient_for("ec2:RunInstances", "InvalidParameterValue", "bad AMI"), None);
+        assert!(transient_for("ec2:CreateTags", "InvalidVpcID.NotFound", "").is_some());
+        assert!(transient_for("ec2:DescribeNatGateways", "NatGatewayNotFound", "").is_some());
+        assert_eq!(transient_for("ec2:DeleteVpc", "InvalidVpcID.NotFound", ""), None, "a delete's not-found is done");
+        assert!(transient_for("s3:PutBucketPolicy", "OperationAborted", "").is_some());
+        assert!(transient_for("s3:CreateBucket", "OperationAborted", "").is_some());
+        assert!(transient_for("s3:PutBucketTagging", "NoSuchBucket", "").is_some());
+        assert_eq!(transient_for("s3:GetBucketTagging", "NoSuchBucket", ""), None);
+        assert!(transient_for("iam:AddRoleToInstanceProfile", "NoSuchEntity", "").is_some());
+        assert_eq!(transient_for("iam:GetRole", "NoSuchEntity", ""), None, "discovery's answer");
+        assert_eq!(transient_for("iam:DeleteRole", "NoSuchEntity", ""), None);
+        assert!(transient_for("iam:PutRolePolicy", "ConcurrentModification", "").is_some());
+        assert!(transient_for("ec2:DeleteVolume", "VolumeInUse", "").is_some());
+        assert!(transient_for("autoscaling:DeleteAutoScalingGroup", "ScalingActivityInProgress", "").is_some());
+        assert_eq!(transient_for("ec2:DeleteVpc", "DependencyViolation", ""), None, "the executor's, until --timeout");
     }
 }

@@ -22,7 +22,7 @@ use base64::Engine;
 use super::errors::{aws_error, is_gone, on};
 use super::tags::{self, ec2_spec, ec2_tags};
 use super::wait::{wait_for, Poll};
-use super::Clients;
+use super::{retry, Clients};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -32,6 +32,8 @@ pub struct TemplateData<'a> {
     pub profile: &'a str,
     pub security_group: &'a str,
     pub root_volume_gb: u32,
+    /// Workers in public subnets (no NAT) need a public address of their own.
+    pub public_ip: bool,
     pub user_data: &'a str,
     /// Tags of the workers and their volumes (ownership, no plan address).
     pub worker_tags: &'a [(String, String)],
@@ -44,10 +46,24 @@ fn template_data(t: &TemplateData) -> RequestLaunchTemplateData {
             .set_tags(Some(ec2_tags(t.worker_tags)))
             .build()
     };
-    RequestLaunchTemplateData::builder()
-        .image_id(t.ami)
+    let data = RequestLaunchTemplateData::builder();
+    // The groups go with the interface when there is one (RunInstances
+    // refuses both: "Network interfaces and an instance-level security
+    // groups may not be specified on the same request").
+    let data = if t.public_ip {
+        data.network_interfaces(
+            aws_sdk_ec2::types::LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+                .device_index(0)
+                .associate_public_ip_address(true)
+                .groups(t.security_group)
+                .delete_on_termination(true)
+                .build(),
+        )
+    } else {
+        data.security_group_ids(t.security_group)
+    };
+    data.image_id(t.ami)
         .iam_instance_profile(LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(t.profile).build())
-        .security_group_ids(t.security_group)
         .metadata_options(
             LaunchTemplateInstanceMetadataOptionsRequest::builder()
                 .http_tokens(LaunchTemplateHttpTokensState::Required)
@@ -84,25 +100,27 @@ pub async fn ensure_template(
     existing: Option<&str>,
 ) -> Result<String> {
     if let Some(id) = existing {
-        c.ec2
-            .create_launch_template_version()
-            .launch_template_id(id)
-            .launch_template_data(template_data(t))
-            .send()
-            .await
-            .map_err(on("ec2:CreateLaunchTemplateVersion", id))?;
+        retry::send(
+            "ec2:CreateLaunchTemplateVersion",
+            c.ec2.create_launch_template_version().launch_template_id(id).launch_template_data(template_data(t)),
+            |r| r.send(),
+        )
+        .await
+        .map_err(on("ec2:CreateLaunchTemplateVersion", id))?;
         return Ok(id.to_owned());
     }
-    let out = c
-        .ec2
-        .create_launch_template()
-        .launch_template_name(name)
-        .version_description("gascale")
-        .launch_template_data(template_data(t))
-        .tag_specifications(ec2_spec(ResourceType::LaunchTemplate, tags))
-        .send()
-        .await
-        .map_err(on("ec2:CreateLaunchTemplate", name))?;
+    let out = retry::send(
+        "ec2:CreateLaunchTemplate",
+        c.ec2
+            .create_launch_template()
+            .launch_template_name(name)
+            .version_description("gascale")
+            .launch_template_data(template_data(t))
+            .tag_specifications(ec2_spec(ResourceType::LaunchTemplate, tags)),
+        |r| r.send(),
+    )
+    .await
+    .map_err(on("ec2:CreateLaunchTemplate", name))?;
     out.launch_template()
         .and_then(|l| l.launch_template_id())
         .map(str::to_owned)
@@ -166,19 +184,23 @@ pub async fn ensure_group(c: &Clients, g: &GroupSettings<'_>, tags: &[(String, S
     let a = &c.autoscaling;
     let zones = g.subnet_ids.join(",");
     if exists {
-        a.update_auto_scaling_group()
+        let update = a
+            .update_auto_scaling_group()
             .auto_scaling_group_name(g.name)
             .mixed_instances_policy(mixed_instances(g))
             .min_size(0)
             .max_size(g.max_size as i32)
             .vpc_zone_identifier(&zones)
             .new_instances_protected_from_scale_in(true)
-            .capacity_rebalance(false)
-            .send()
+            .capacity_rebalance(false);
+        retry::send("autoscaling:UpdateAutoScalingGroup", update, |r| r.send())
             .await
             .map_err(on("autoscaling:UpdateAutoScalingGroup", g.name))?;
     } else {
-        a.create_auto_scaling_group()
+        // Retried while the worker profile has not reached Auto Scaling
+        // (errors::transient_for).
+        let create = a
+            .create_auto_scaling_group()
             .auto_scaling_group_name(g.name)
             .mixed_instances_policy(mixed_instances(g))
             .min_size(0)
@@ -187,8 +209,8 @@ pub async fn ensure_group(c: &Clients, g: &GroupSettings<'_>, tags: &[(String, S
             .vpc_zone_identifier(&zones)
             .new_instances_protected_from_scale_in(true)
             .capacity_rebalance(false)
-            .set_tags(Some(group_tags(g.name, tags)))
-            .send()
+            .set_tags(Some(group_tags(g.name, tags)));
+        retry::send("autoscaling:CreateAutoScalingGroup", create, |r| r.send())
             .await
             .map_err(on("autoscaling:CreateAutoScalingGroup", g.name))?;
     }
@@ -204,24 +226,27 @@ pub async fn ensure_group(c: &Clients, g: &GroupSettings<'_>, tags: &[(String, S
 
 /// Marks the group converged to `spec`.
 pub async fn set_group_spec(c: &Clients, name: &str, spec: &str) -> Result<()> {
-    c.autoscaling
-        .create_or_update_tags()
-        .set_tags(Some(group_tags(name, &[(tags::SPEC.to_owned(), spec.to_owned())])))
-        .send()
-        .await
-        .map_err(on("autoscaling:CreateOrUpdateTags", name))?;
+    retry::send(
+        "autoscaling:CreateOrUpdateTags",
+        c.autoscaling
+            .create_or_update_tags()
+            .set_tags(Some(group_tags(name, &[(tags::SPEC.to_owned(), spec.to_owned())]))),
+        |r| r.send(),
+    )
+    .await
+    .map_err(on("autoscaling:CreateOrUpdateTags", name))?;
     Ok(())
 }
 
 /// The group's instances, or `None` when there is no such group.
 pub async fn group_instances(c: &Clients, name: &str) -> Result<Option<Vec<String>>> {
-    let out = c
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .map_err(on("autoscaling:DescribeAutoScalingGroups", name))?;
+    let out = retry::send(
+        "autoscaling:DescribeAutoScalingGroups",
+        c.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(name),
+        |r| r.send(),
+    )
+    .await
+    .map_err(on("autoscaling:DescribeAutoScalingGroups", name))?;
     Ok(out
         .auto_scaling_groups()
         .first()
@@ -232,8 +257,12 @@ pub async fn group_instances(c: &Clients, name: &str) -> Result<Option<Vec<Strin
 /// waits until both are gone.
 pub async fn delete_group(c: &Clients, progress: &Progress, name: &str, timeout: Duration) -> Result<()> {
     let Some(instances) = group_instances(c, name).await? else { return Ok(()) };
-    if let Err(e) =
-        c.autoscaling.delete_auto_scaling_group().auto_scaling_group_name(name).force_delete(true).send().await
+    if let Err(e) = retry::send(
+        "autoscaling:DeleteAutoScalingGroup",
+        c.autoscaling.delete_auto_scaling_group().auto_scaling_group_name(name).force_delete(true),
+        |r| r.send(),
+    )
+    .await
     {
         if !is_gone(&e) {
             return Err(aws_error("autoscaling:DeleteAutoScalingGroup", name, e));

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::errors::{aws_error, code, is_already_exists_code};
-use super::Clients;
+use super::{retry, Clients};
 use crate::config::Deployment;
 use crate::error::Result;
 use crate::plan::desired::{role_name, Role};
@@ -33,6 +33,20 @@ pub fn host_policy(d: &Deployment, account: &str, bucket: &str) -> serde_json::V
     let mut statements =
         if d.autoscaler() { autoscaler_statements(d, account) } else { docker_machine_statements(d, account) };
     statements.extend([
+        // The bootstrap publishes its progress as the `gascale:bootstrap` tag
+        // on its own instance (templates/user-data.sh.hbs `publish`);
+        // AmazonSSMManagedInstanceCore grants no ec2:CreateTags (AWS managed
+        // policy reference). This instance and this tag key only.
+        json!({
+            "Sid": "PublishBootstrapStatus",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": format!("arn:aws:ec2:{}:{account}:instance/*", d.region()),
+            "Condition": {
+                "StringEquals": { "ec2:ResourceTag/gascale:deployment": d.name() },
+                "ForAllValues:StringEquals": { "aws:TagKeys": [super::tags::BOOTSTRAP] }
+            }
+        }),
         json!({
             "Sid": "RunnerCacheObjects",
             "Effect": "Allow",
@@ -157,53 +171,56 @@ pub async fn ensure_role(
     exists: bool,
 ) -> Result<String> {
     if !exists {
-        let created = c
-            .iam
-            .create_role()
-            .role_name(name)
-            .path(path(d.name()))
-            .assume_role_policy_document(trust_policy())
-            .description(format!("gascale deployment {}", d.name()))
-            .set_tags(Some(iam_tags(tags)))
-            .send()
-            .await;
+        let created = retry::send(
+            "iam:CreateRole",
+            c.iam
+                .create_role()
+                .role_name(name)
+                .path(path(d.name()))
+                .assume_role_policy_document(trust_policy())
+                .description(format!("gascale deployment {}", d.name()))
+                .set_tags(Some(iam_tags(tags))),
+            |r| r.send(),
+        )
+        .await;
         if let Err(e) = created {
             if !code(&e).is_some_and(is_already_exists_code) {
                 return Err(aws_error("iam:CreateRole", name, e));
             }
         }
     }
-    // The managed and the inline policy are independent: at once.
+    // One write at a time: IAM answers ConcurrentModification to two writes
+    // on one role at once (terraform role_policy_attachment.go retries it).
     let attach = async {
-        c.iam
-            .attach_role_policy()
-            .role_name(name)
-            .policy_arn(SSM_CORE)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| aws_error("iam:AttachRolePolicy", name, e))
+        retry::send("iam:AttachRolePolicy", c.iam.attach_role_policy().role_name(name).policy_arn(SSM_CORE), |r| {
+            r.send()
+        })
+        .await
+        .map(drop)
+        .map_err(|e| aws_error("iam:AttachRolePolicy", name, e))
     };
     let put = async {
         let Some(doc) = inline else { return Ok(()) };
-        c.iam
-            .put_role_policy()
-            .role_name(name)
-            .policy_name(INLINE_POLICY)
-            .policy_document(doc.to_string())
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| aws_error("iam:PutRolePolicy", name, e))
+        retry::send(
+            "iam:PutRolePolicy",
+            c.iam.put_role_policy().role_name(name).policy_name(INLINE_POLICY).policy_document(doc.to_string()),
+            |r| r.send(),
+        )
+        .await
+        .map(drop)
+        .map_err(|e| aws_error("iam:PutRolePolicy", name, e))
     };
-    tokio::try_join!(attach, put)?;
+    attach.await?;
+    put.await?;
     Ok(name.to_owned())
 }
 
 /// Records the converged fingerprint on the role.
 pub async fn tag_role_spec(c: &Clients, name: &str, spec: &str) -> Result<()> {
     let tag = aws_sdk_iam::types::Tag::builder().key(super::tags::SPEC).value(spec).build().expect("key and value");
-    c.iam.tag_role().role_name(name).tags(tag).send().await.map_err(|e| aws_error("iam:TagRole", name, e))?;
+    retry::send("iam:TagRole", c.iam.tag_role().role_name(name).tags(tag), |r| r.send())
+        .await
+        .map_err(|e| aws_error("iam:TagRole", name, e))?;
     Ok(())
 }
 
@@ -217,21 +234,28 @@ pub async fn ensure_profile(
     exists: bool,
 ) -> Result<String> {
     if !exists {
-        let created = c
-            .iam
-            .create_instance_profile()
-            .instance_profile_name(name)
-            .path(path(d.name()))
-            .set_tags(Some(iam_tags(tags)))
-            .send()
-            .await;
+        let created = retry::send(
+            "iam:CreateInstanceProfile",
+            c.iam
+                .create_instance_profile()
+                .instance_profile_name(name)
+                .path(path(d.name()))
+                .set_tags(Some(iam_tags(tags))),
+            |r| r.send(),
+        )
+        .await;
         if let Err(e) = created {
             if !code(&e).is_some_and(is_already_exists_code) {
                 return Err(aws_error("iam:CreateInstanceProfile", name, e));
             }
         }
     }
-    let added = c.iam.add_role_to_instance_profile().instance_profile_name(name).role_name(role).send().await;
+    let added = retry::send(
+        "iam:AddRoleToInstanceProfile",
+        c.iam.add_role_to_instance_profile().instance_profile_name(name).role_name(role),
+        |r| r.send(),
+    )
+    .await;
     if let Err(e) = added {
         // LimitExceeded: the profile already holds a role (ours, by path).
         if !matches!(code(&e), Some("LimitExceeded") | Some("EntityAlreadyExists")) {
@@ -249,60 +273,52 @@ fn gone<E: aws_smithy_types::error::metadata::ProvideErrorMetadata, R>(
 
 /// Takes the role out of its profiles, removes its policies, deletes it.
 pub async fn delete_role(c: &Clients, name: &str) -> Result<()> {
-    let profiles = match c.iam.list_instance_profiles_for_role().role_name(name).send().await {
+    let profiles = match retry::send(
+        "iam:ListInstanceProfilesForRole",
+        c.iam.list_instance_profiles_for_role().role_name(name),
+        |r| r.send(),
+    )
+    .await
+    {
         Ok(out) => out,
         Err(e) if gone(&e) => return Ok(()),
         Err(e) => return Err(aws_error("iam:ListInstanceProfilesForRole", name, e)),
     };
     for p in profiles.instance_profiles() {
-        let r = c
-            .iam
-            .remove_role_from_instance_profile()
-            .instance_profile_name(p.instance_profile_name())
-            .role_name(name)
-            .send()
-            .await;
+        let r = retry::send(
+            "iam:RemoveRoleFromInstanceProfile",
+            c.iam.remove_role_from_instance_profile().instance_profile_name(p.instance_profile_name()).role_name(name),
+            |r| r.send(),
+        )
+        .await;
         if let Err(e) = r {
             if !gone(&e) {
                 return Err(aws_error("iam:RemoveRoleFromInstanceProfile", name, e));
             }
         }
     }
-    let attached = c
-        .iam
-        .list_attached_role_policies()
-        .role_name(name)
-        .send()
-        .await
-        .map_err(|e| aws_error("iam:ListAttachedRolePolicies", name, e))?;
+    let attached =
+        retry::send("iam:ListAttachedRolePolicies", c.iam.list_attached_role_policies().role_name(name), |r| r.send())
+            .await
+            .map_err(|e| aws_error("iam:ListAttachedRolePolicies", name, e))?;
     for p in attached.attached_policies() {
         if let Some(arn) = p.policy_arn() {
-            c.iam
-                .detach_role_policy()
-                .role_name(name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map_err(|e| aws_error("iam:DetachRolePolicy", name, e))?;
+            retry::send("iam:DetachRolePolicy", c.iam.detach_role_policy().role_name(name).policy_arn(arn), |r| {
+                r.send()
+            })
+            .await
+            .map_err(|e| aws_error("iam:DetachRolePolicy", name, e))?;
         }
     }
-    let inline = c
-        .iam
-        .list_role_policies()
-        .role_name(name)
-        .send()
+    let inline = retry::send("iam:ListRolePolicies", c.iam.list_role_policies().role_name(name), |r| r.send())
         .await
         .map_err(|e| aws_error("iam:ListRolePolicies", name, e))?;
     for p in inline.policy_names() {
-        c.iam
-            .delete_role_policy()
-            .role_name(name)
-            .policy_name(p)
-            .send()
+        retry::send("iam:DeleteRolePolicy", c.iam.delete_role_policy().role_name(name).policy_name(p), |r| r.send())
             .await
             .map_err(|e| aws_error("iam:DeleteRolePolicy", name, e))?;
     }
-    match c.iam.delete_role().role_name(name).send().await {
+    match retry::send("iam:DeleteRole", c.iam.delete_role().role_name(name), |r| r.send()).await {
         Ok(_) => Ok(()),
         Err(e) if gone(&e) => Ok(()),
         Err(e) => Err(aws_error("iam:DeleteRole", name, e)),
@@ -310,26 +326,34 @@ pub async fn delete_role(c: &Clients, name: &str) -> Result<()> {
 }
 
 pub async fn delete_profile(c: &Clients, name: &str) -> Result<()> {
-    let profile = match c.iam.get_instance_profile().instance_profile_name(name).send().await {
-        Ok(out) => out,
-        Err(e) if gone(&e) => return Ok(()),
-        Err(e) => return Err(aws_error("iam:GetInstanceProfile", name, e)),
-    };
+    let profile =
+        match retry::send("iam:GetInstanceProfile", c.iam.get_instance_profile().instance_profile_name(name), |r| {
+            r.send()
+        })
+        .await
+        {
+            Ok(out) => out,
+            Err(e) if gone(&e) => return Ok(()),
+            Err(e) => return Err(aws_error("iam:GetInstanceProfile", name, e)),
+        };
     for role in profile.instance_profile().map(|p| p.roles()).unwrap_or_default() {
-        let r = c
-            .iam
-            .remove_role_from_instance_profile()
-            .instance_profile_name(name)
-            .role_name(role.role_name())
-            .send()
-            .await;
+        let r = retry::send(
+            "iam:RemoveRoleFromInstanceProfile",
+            c.iam.remove_role_from_instance_profile().instance_profile_name(name).role_name(role.role_name()),
+            |r| r.send(),
+        )
+        .await;
         if let Err(e) = r {
             if !gone(&e) {
                 return Err(aws_error("iam:RemoveRoleFromInstanceProfile", name, e));
             }
         }
     }
-    match c.iam.delete_instance_profile().instance_profile_name(name).send().await {
+    match retry::send("iam:DeleteInstanceProfile", c.iam.delete_instance_profile().instance_profile_name(name), |r| {
+        r.send()
+    })
+    .await
+    {
         Ok(_) => Ok(()),
         Err(e) if gone(&e) => Ok(()),
         Err(e) => Err(aws_error("iam:DeleteInstanceProfile", name, e)),

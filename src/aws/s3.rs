@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{
 use serde_json::json;
 
 use super::errors::{aws_error, code, on};
-use super::Clients;
+use super::{retry, Clients};
 use crate::config::{Cache, Sse};
 use crate::error::Result;
 
@@ -31,7 +31,9 @@ pub async fn ensure_bucket(
                 CreateBucketConfiguration::builder().location_constraint(constraint).build(),
             );
         }
-        if let Err(e) = create.send().await {
+        // A name deleted moments ago answers OperationAborted for a while
+        // (terraform s3/bucket.go retries it): errors::transient_for.
+        if let Err(e) = retry::send("s3:CreateBucket", create, |r| r.send()).await {
             if code(&e) != Some("BucketAlreadyOwnedByYou") {
                 return Err(aws_error("s3:CreateBucket", name, e));
             }
@@ -40,24 +42,25 @@ pub async fn ensure_bucket(
     // Ownership tags first: a bucket of ours must never look foreign.
     put_tags(c, name, tags).await?;
     let access = async move {
-        c.s3.put_public_access_block()
-            .bucket(name)
-            .public_access_block_configuration(
+        retry::send(
+            "s3:PutPublicAccessBlock",
+            c.s3.put_public_access_block().bucket(name).public_access_block_configuration(
                 PublicAccessBlockConfiguration::builder()
                     .block_public_acls(true)
                     .ignore_public_acls(true)
                     .block_public_policy(true)
                     .restrict_public_buckets(true)
                     .build(),
-            )
-            .send()
-            .await
-            .map_err(on("s3:PutPublicAccessBlock", name))
+            ),
+            |r| r.send(),
+        )
+        .await
+        .map_err(on("s3:PutPublicAccessBlock", name))
     };
     let ownership = async move {
-        c.s3.put_bucket_ownership_controls()
-            .bucket(name)
-            .ownership_controls(
+        retry::send(
+            "s3:PutBucketOwnershipControls",
+            c.s3.put_bucket_ownership_controls().bucket(name).ownership_controls(
                 OwnershipControls::builder()
                     .rules(
                         OwnershipControlsRule::builder()
@@ -67,10 +70,11 @@ pub async fn ensure_bucket(
                     )
                     .build()
                     .expect("controls"),
-            )
-            .send()
-            .await
-            .map_err(on("s3:PutBucketOwnershipControls", name))
+            ),
+            |r| r.send(),
+        )
+        .await
+        .map_err(on("s3:PutBucketOwnershipControls", name))
     };
     let default = match cache.sse {
         Sse::Aes256 => ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256),
@@ -81,9 +85,9 @@ pub async fn ensure_bucket(
     .build()
     .expect("algorithm set");
     let encryption = async move {
-        c.s3.put_bucket_encryption()
-            .bucket(name)
-            .server_side_encryption_configuration(
+        retry::send(
+            "s3:PutBucketEncryption",
+            c.s3.put_bucket_encryption().bucket(name).server_side_encryption_configuration(
                 ServerSideEncryptionConfiguration::builder()
                     .rules(
                         ServerSideEncryptionRule::builder()
@@ -93,18 +97,18 @@ pub async fn ensure_bucket(
                     )
                     .build()
                     .expect("rules"),
-            )
-            .send()
-            .await
-            .map_err(on("s3:PutBucketEncryption", name))
+            ),
+            |r| r.send(),
+        )
+        .await
+        .map_err(on("s3:PutBucketEncryption", name))
     };
     let policy = async move {
-        c.s3.put_bucket_policy()
-            .bucket(name)
-            .policy(tls_only_policy(name))
-            .send()
-            .await
-            .map_err(on("s3:PutBucketPolicy", name))
+        retry::send("s3:PutBucketPolicy", c.s3.put_bucket_policy().bucket(name).policy(tls_only_policy(name)), |r| {
+            r.send()
+        })
+        .await
+        .map_err(on("s3:PutBucketPolicy", name))
     };
     let rules = vec![
         LifecycleRule::builder()
@@ -125,17 +129,24 @@ pub async fn ensure_bucket(
             .expect("rule"),
     ];
     let lifecycle = async move {
-        c.s3.put_bucket_lifecycle_configuration()
-            .bucket(name)
-            .lifecycle_configuration(
+        retry::send(
+            "s3:PutBucketLifecycleConfiguration",
+            c.s3.put_bucket_lifecycle_configuration().bucket(name).lifecycle_configuration(
                 BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().expect("rules"),
-            )
-            .send()
-            .await
-            .map_err(on("s3:PutBucketLifecycleConfiguration", name))
+            ),
+            |r| r.send(),
+        )
+        .await
+        .map_err(on("s3:PutBucketLifecycleConfiguration", name))
     };
-    // The settings are independent of each other: one round trip for all.
-    tokio::try_join!(access, ownership, encryption, policy, lifecycle)?;
+    // One at a time: S3 answers 409 OperationAborted to concurrent
+    // configuration writes on one bucket (terraform-provider-aws #7628), and
+    // the bucket is off the host's critical path anyway.
+    access.await?;
+    ownership.await?;
+    encryption.await?;
+    policy.await?;
+    lifecycle.await?;
     Ok(name.to_owned())
 }
 
@@ -143,12 +154,15 @@ pub async fn ensure_bucket(
 pub async fn put_tags(c: &Clients, name: &str, tags: &[(String, String)]) -> Result<()> {
     let set: Vec<Tag> =
         tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value")).collect();
-    c.s3.put_bucket_tagging()
-        .bucket(name)
-        .tagging(Tagging::builder().set_tag_set(Some(set)).build().expect("tag set"))
-        .send()
-        .await
-        .map_err(|e| aws_error("s3:PutBucketTagging", name, e))?;
+    retry::send(
+        "s3:PutBucketTagging",
+        c.s3.put_bucket_tagging()
+            .bucket(name)
+            .tagging(Tagging::builder().set_tag_set(Some(set)).build().expect("tag set")),
+        |r| r.send(),
+    )
+    .await
+    .map_err(|e| aws_error("s3:PutBucketTagging", name, e))?;
     Ok(())
 }
 
@@ -175,14 +189,15 @@ pub async fn delete_bucket(c: &Clients, progress: &crate::progress::Progress, na
     let mut key_marker: Option<String> = None;
     let mut version_marker: Option<String> = None;
     loop {
-        let page = match c
-            .s3
-            .list_object_versions()
-            .bucket(name)
-            .set_key_marker(key_marker.clone())
-            .set_version_id_marker(version_marker.clone())
-            .send()
-            .await
+        let page = match retry::send(
+            "s3:ListObjectVersions",
+            c.s3.list_object_versions()
+                .bucket(name)
+                .set_key_marker(key_marker.clone())
+                .set_version_id_marker(version_marker.clone()),
+            |r| r.send(),
+        )
+        .await
         {
             Ok(p) => p,
             Err(e) if code(&e) == Some("NoSuchBucket") => return Ok(()),
@@ -208,12 +223,15 @@ pub async fn delete_bucket(c: &Clients, progress: &crate::progress::Progress, na
             );
         }
         for chunk in ids.chunks(1000) {
-            c.s3.delete_objects()
-                .bucket(name)
-                .delete(Delete::builder().set_objects(Some(chunk.to_vec())).quiet(true).build().expect("objects"))
-                .send()
-                .await
-                .map_err(|e| aws_error("s3:DeleteObjects", name, e))?;
+            retry::send(
+                "s3:DeleteObjects",
+                c.s3.delete_objects()
+                    .bucket(name)
+                    .delete(Delete::builder().set_objects(Some(chunk.to_vec())).quiet(true).build().expect("objects")),
+                |r| r.send(),
+            )
+            .await
+            .map_err(|e| aws_error("s3:DeleteObjects", name, e))?;
             removed += chunk.len();
         }
         if page.is_truncated() != Some(true) {
@@ -224,23 +242,25 @@ pub async fn delete_bucket(c: &Clients, progress: &crate::progress::Progress, na
     }
     let mut upload_marker: (Option<String>, Option<String>) = (None, None);
     loop {
-        let page =
+        let page = retry::send(
+            "s3:ListMultipartUploads",
             c.s3.list_multipart_uploads()
                 .bucket(name)
                 .set_key_marker(upload_marker.0.clone())
-                .set_upload_id_marker(upload_marker.1.clone())
-                .send()
-                .await
-                .map_err(|e| aws_error("s3:ListMultipartUploads", name, e))?;
+                .set_upload_id_marker(upload_marker.1.clone()),
+            |r| r.send(),
+        )
+        .await
+        .map_err(|e| aws_error("s3:ListMultipartUploads", name, e))?;
         for u in page.uploads() {
             if let (Some(key), Some(id)) = (u.key(), u.upload_id()) {
-                c.s3.abort_multipart_upload()
-                    .bucket(name)
-                    .key(key)
-                    .upload_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("s3:AbortMultipartUpload", name, e))?;
+                retry::send(
+                    "s3:AbortMultipartUpload",
+                    c.s3.abort_multipart_upload().bucket(name).key(key).upload_id(id),
+                    |r| r.send(),
+                )
+                .await
+                .map_err(|e| aws_error("s3:AbortMultipartUpload", name, e))?;
             }
         }
         if page.is_truncated() != Some(true) {
@@ -251,7 +271,7 @@ pub async fn delete_bucket(c: &Clients, progress: &crate::progress::Progress, na
     if removed > 0 {
         progress.verbose(format!("emptied bucket {name}: {removed} object versions and markers"));
     }
-    match c.s3.delete_bucket().bucket(name).send().await {
+    match retry::send("s3:DeleteBucket", c.s3.delete_bucket().bucket(name), |r| r.send()).await {
         Ok(_) => Ok(()),
         Err(e) if code(&e) == Some("NoSuchBucket") => Ok(()),
         Err(e) => Err(aws_error("s3:DeleteBucket", name, e)),

@@ -102,8 +102,22 @@ pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<
         return Err(Error::Interrupted);
     }
     // The post-condition: look again, independently of what we think we did.
-    let (after, workers_left) = owned(session, None).await?;
-    let left = destroy_plan(d.name(), d.region(), &session.identity.account, &after, &workers_left);
+    // IAM and S3 reads lag their deletes ("Changes that I make are not always
+    // immediately visible", IAM user guide; a deleted bucket may still list,
+    // S3 knowledge center): what this run deleted there gets 30 s to vanish.
+    let started = std::time::Instant::now();
+    let left = loop {
+        let (after, workers_left) = owned(session, None).await?;
+        let left = destroy_plan(d.name(), d.region(), &session.identity.account, &after, &workers_left);
+        let lagging = left.steps.iter().all(|s| {
+            matches!(s.kind, desired::Kind::IamRole | desired::Kind::InstanceProfile | desired::Kind::Bucket)
+                && outcome.changed.contains(&s.address)
+        });
+        if left.steps.is_empty() || !lagging || started.elapsed() > std::time::Duration::from_secs(30) {
+            break left;
+        }
+        crate::interrupt::sleep(std::time::Duration::from_secs(1)).await?;
+    };
     if left.steps.is_empty() {
         session.store.remove()?;
         return Ok(Some(Destroyed { deployment: d.name().into(), deleted: outcome.changed, skipped: plan.conflicts }));

@@ -49,6 +49,14 @@ fn metadata(p: &mut Problems, m: &Metadata) {
     });
     if let Some(r) = &m.region {
         p.check(valid_region(r), "metadata.region", || format!("{r:?} is not an AWS region name like eu-west-1"));
+        // The policies and endpoints gascale writes name the `aws` partition
+        // (arn:aws:…, com.amazonaws.…); China (cn-*) and GovCloud
+        // (us-gov-*) are other partitions (AWS General Reference, ARNs).
+        p.check(
+            !r.starts_with("cn-") && !r.starts_with("us-gov-") && !r.starts_with("us-iso"),
+            "metadata.region",
+            || format!("{r:?} is outside the aws partition (China, GovCloud, ISO), which gascale does not support"),
+        );
     }
     p.check(m.tags.len() <= MAX_USER_TAGS, "metadata.tags", || {
         format!(
@@ -64,6 +72,13 @@ fn metadata(p: &mut Problems, m: &Metadata) {
         p.check(v.len() <= 256, &key, || "a tag value has at most 256 characters".into());
         p.check(!k.contains(',') && !v.contains(','), &key, || {
             "tags may not contain ',' (the runner passes them to its workers as a comma-separated list)".into()
+        });
+        // The roles and instance profiles carry these tags too, and IAM takes
+        // fewer characters than EC2: letters, digits, spaces and _.:/=+-@
+        // (IAM API reference, Tag: [\p{L}\p{Z}\p{N}_.:/=+\-@]*).
+        let iam_char = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
+        p.check(k.chars().all(iam_char) && v.chars().all(iam_char), &key, || {
+            "tags may hold only letters, digits, spaces and _ . : / = + - @ (IAM's tag characters)".into()
         });
     }
 }

@@ -96,7 +96,21 @@ impl Env {
         self.ids.lock().expect("ids lock").insert(address.to_owned(), id.to_owned());
         let mut state = self.state.lock().expect("state lock");
         state.resources.insert(address.to_owned(), id.to_owned());
+        state.intents.remove(address);
         self.store.save(&state)
+    }
+
+    /// Records, before the call that creates it, what `address` is about to
+    /// be (see `State::intents`); returns an intent an earlier, interrupted
+    /// run recorded instead, so a resumed run reuses it.
+    pub fn intend(&self, address: &str, value: &str) -> Result<String> {
+        let mut state = self.state.lock().expect("state lock");
+        if let Some(earlier) = state.intents.get(address) {
+            return Ok(earlier.clone());
+        }
+        state.intents.insert(address.to_owned(), value.to_owned());
+        self.store.save(&state)?;
+        Ok(value.to_owned())
     }
 
     pub fn forget(&self, address: &str) -> Result<()> {

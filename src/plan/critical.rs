@@ -62,10 +62,12 @@ pub fn sequential_calls(step: &Step) -> usize {
             }
         }
         Some(Spec::SecurityGroup { .. }) => 4,
-        // create, the managed and inline policies at once, the spec tag
-        Some(Spec::IamRole { .. }) => 3,
-        // create, ownership tags, the five settings at once, the spec tag
-        Some(Spec::Bucket { .. }) => 4,
+        // create, the managed policy, the inline policy, the spec tag (one
+        // write at a time: IAM refuses concurrent writes on one role)
+        Some(Spec::IamRole { .. }) => 4,
+        // create, ownership tags, the five settings one at a time (S3
+        // refuses concurrent configuration writes), the spec tag
+        Some(Spec::Bucket { .. }) => 8,
         // (AMI looked up beforehand) run, wait, the EIP and the volume at
         // once (describe + associate/attach), the spec tag
         Some(Spec::Instance) => 5,

@@ -79,8 +79,13 @@ pub enum Spec {
         role: Role,
         name: String,
     },
+    /// Every setting the bucket step writes, so a change to any shows.
     Bucket {
         name: String,
+        expiration_days: u32,
+        prefix: String,
+        sse: crate::config::Sse,
+        kms_key: Option<String>,
     },
     Volume {
         size_gb: u32,
@@ -91,6 +96,7 @@ pub enum Spec {
         ami: Option<String>,
         arch: crate::config::Arch,
         root_volume_gb: u32,
+        public_ip: bool,
     },
     AutoScalingGroup {
         name: String,
@@ -261,7 +267,15 @@ pub fn desired(d: &Deployment, bucket: &str) -> Vec<Desired> {
         &[ROLE_HOST],
         Spec::InstanceProfile { role: Role::Host, name: format!("gascale-{}-host", d.name()) },
     ));
-    out.push(Desired::new(BUCKET, Kind::Bucket, &[], Spec::Bucket { name: bucket.to_owned() }));
+    let cache = &d.cache;
+    let spec = Spec::Bucket {
+        name: bucket.to_owned(),
+        expiration_days: cache.expiration_days,
+        prefix: cache.prefix.clone(),
+        sse: cache.sse,
+        kms_key: cache.kms_key.clone(),
+    };
+    out.push(Desired::new(BUCKET, Kind::Bucket, &[], spec));
     out.push(Desired::new(HOST_EIP, Kind::ElasticIp, &[], Spec::ElasticIp));
     let public0 = public_subnet(0);
     out.push(Desired::new(DATA_VOLUME, Kind::Volume, &[&public0], Spec::Volume { size_gb: d.gitlab.data_volume_gb }));
@@ -307,6 +321,10 @@ fn worker_group(d: &Deployment, subnets: &[String]) -> [Desired; 2] {
             ami: w.ami.clone(),
             arch: w.arch,
             root_volume_gb: w.root_volume_gb,
+            // Without a NAT the workers sit in the public subnets, where only
+            // a public address reaches the internet gateway (VPC user guide,
+            // "Internet gateways"); the subnets do not map one on launch.
+            public_ip: !d.network.nat,
         },
     );
     // Workers need their route out (the NAT) before the runner starts them.

@@ -26,7 +26,8 @@ fn after(kind: Kind) -> &'static [Kind] {
         IamRole => &[InstanceProfile],
         Subnet => &[Instance, Workers, AutoScalingGroup, NatGateway, RouteTable, VpcEndpoint],
         SecurityGroup => &[Instance, Workers, AutoScalingGroup, VpcEndpoint],
-        InternetGateway => &[ElasticIp, NatGateway, Instance],
+        // Workers without a NAT hold public addresses the gateway maps.
+        InternetGateway => &[ElasticIp, NatGateway, Instance, Workers, AutoScalingGroup],
         Vpc => &[Subnet, SecurityGroup, InternetGateway, RouteTable, VpcEndpoint, NatGateway],
     }
 }

@@ -67,13 +67,18 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             };
             let id = network::ensure_security_group(c, &vpc, name, &description, &tags, existing).await?;
             let fresh = existing.is_none();
+            // The host's step owns its rules except those from the workers'
+            // group, which the workers' step owns (it creates that group).
             match role {
                 Role::Host => {
                     let want: Vec<(i32, Source)> = allow_cidrs
                         .iter()
                         .flat_map(|cidr| [80, 443].map(|p| (p, Source::Cidr(cidr.clone()))))
                         .collect();
-                    network::converge_ingress(c, &id, &want, false, fresh).await?;
+                    let workers = env.ids.lock().expect("ids lock").get(desired::SG_WORKERS).cloned();
+                    let not_from_workers =
+                        |line: &str| workers.as_deref().is_none_or(|w| !line.ends_with(&format!(" from {w}")));
+                    network::converge_ingress(c, &id, &want, not_from_workers, fresh).await?;
                 }
                 Role::Workers => {
                     let host = env.id(desired::SG_HOST)?;
@@ -82,9 +87,10 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
                     let from_host: Vec<(i32, Source)> =
                         ports.iter().map(|p| (*p, Source::Group(host.clone()))).collect();
                     let from_workers = [(80, Source::Group(id.clone())), (443, Source::Group(id.clone()))];
+                    let mine = format!(" from {id}");
                     tokio::try_join!(
-                        network::converge_ingress(c, &id, &from_host, true, fresh),
-                        network::converge_ingress(c, &host, &from_workers, true, false),
+                        network::converge_ingress(c, &id, &from_host, |_: &str| true, fresh),
+                        network::converge_ingress(c, &host, &from_workers, |l: &str| l.ends_with(&mine), false),
                     )?;
                 }
             }
@@ -100,7 +106,12 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
         Spec::InstanceProfile { role, name } => {
             return iam::ensure_profile(c, d, name, &role_name(d, *role), &tags, existing.is_some()).await;
         }
-        Spec::Bucket { name } => {
+        Spec::Bucket { name, .. } => {
+            if existing.is_none() {
+                // S3 cannot tag a bucket in CreateBucket: a run killed before
+                // the tagging must still know the bucket is its own.
+                env.intend(&step.address, name)?;
+            }
             s3::ensure_bucket(c, name, &d.cache, &tags, existing.is_some()).await?;
             s3::put_tags(c, name, &tags::with_spec(&tags, &step.fingerprint)).await?;
             return Ok(name.clone());
@@ -109,7 +120,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             let az = env.azs.first().ok_or_else(|| Error::Failed("the region has no available zone".into()))?;
             ec2::ensure_volume(c, &env.progress, az, *size_gb, &tags, existing).await?
         }
-        Spec::LaunchTemplate { name, ami, arch, root_volume_gb } => {
+        Spec::LaunchTemplate { name, ami, arch, root_volume_gb, public_ip } => {
             let ami = ec2::al2023_ami(c, ami.as_deref(), *arch).await?;
             let mut worker_tags = tags::worker(d.name(), &d.metadata.tags);
             worker_tags.push(("Name".into(), format!("gascale-{}-worker", d.name())));
@@ -118,6 +129,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
                 profile: &env.id(desired::PROFILE_WORKER)?,
                 security_group: &env.id(desired::SG_WORKERS)?,
                 root_volume_gb: *root_volume_gb,
+                public_ip: *public_ip,
                 user_data: &render::worker_user_data(d)?,
                 worker_tags: &worker_tags,
             };
@@ -210,12 +222,8 @@ async fn runner_config(env: &Env, step: &Step) -> Result<String> {
     }
     let tag = aws_sdk_ec2::types::Tag::builder().key(tags::RUNNER_SPEC).value(rendered.runner_fingerprint()).build();
     let executor = aws_sdk_ec2::types::Tag::builder().key(tags::EXECUTOR).value(d.runner.executor.as_str()).build();
-    c.ec2
-        .create_tags()
-        .resources(&host)
-        .tags(tag)
-        .tags(executor)
-        .send()
+    let request = c.ec2.create_tags().resources(&host).tags(tag).tags(executor);
+    crate::aws::retry::send("ec2:CreateTags", request, |r| r.send())
         .await
         .map_err(crate::aws::errors::on("ec2:CreateTags", &host))?;
     Ok(host)
@@ -244,11 +252,18 @@ async fn launch(
 ) -> Result<String> {
     let (c, d) = (&env.clients, &env.d);
     let rendered = render::render(d, inputs)?;
-    let token: String = Sha256::digest(format!("{}/{}/{}/{fingerprint}", env.account, d.region(), d.name()).as_bytes())
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    // EC2 honours a ClientToken for 24 h after the instance terminated, and
+    // answers IdempotentParameterMismatch when anything else differs (EC2 API
+    // reference, "Ensuring idempotency"). A fresh nonce per launch, recorded
+    // before the call and cleared once the host is recorded: the SDK's own
+    // retries and a resumed run reuse it, a replacement gets a new one.
+    let nonce = env.intend(desired::HOST, &format!("{:016x}", rand_nonce()))?;
+    let token: String =
+        Sha256::digest(format!("{}/{}/{}/{fingerprint}/{nonce}", env.account, d.region(), d.name()).as_bytes())
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect();
     let launch = ec2::HostLaunch {
         ami: env.ami().await?,
         subnet: &env.id(&desired::public_subnet(0))?,
@@ -259,6 +274,13 @@ async fn launch(
         client_token: token,
     };
     ec2::launch_host(c, &env.progress, d, launch, env.timeout).await
+}
+
+/// 64 bits that differ between launches (time and process).
+fn rand_nonce() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let digest = Sha256::digest(format!("{}/{}", now.as_nanos(), std::process::id()).as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 /// Deletes the step's resource, retrying while something still depends on

@@ -7,6 +7,7 @@ pub mod critical;
 pub mod desired;
 mod destroy;
 mod display;
+mod drift;
 mod ensure;
 mod host;
 
@@ -102,13 +103,20 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
         let (action, reason) = match (found, want.kind) {
             (None, _) => (Action::Create, None),
             (Some(f), Kind::Bucket) if f.spec == "untagged" => {
-                let ours = k.state.is_some_and(|s| s.resources.get(&want.address) == Some(&f.id));
+                let ours = k.state.is_some_and(|s| {
+                    s.resources.get(&want.address) == Some(&f.id) || s.intents.get(&want.address) == Some(&f.id)
+                });
                 if !ours {
                     conflicts.push(format!("S3 bucket {} exists and is not ours (it has no tags)", f.id));
+                    (Action::Keep, Some("exists and is not ours".to_owned()))
+                } else {
+                    (Action::Update, Some("created by an interrupted run; tagging it".to_owned()))
                 }
-                (Action::Update, Some("created by an interrupted run; tagging it".to_owned()))
             }
-            (Some(f), _) if f.spec == fingerprint => (Action::Keep, None),
+            (Some(f), _) if f.spec == fingerprint => match drift::describe(want, inv) {
+                Some(why) => (Action::Update, Some(why)),
+                None => (Action::Keep, None),
+            },
             (Some(f), _) if f.spec == crate::aws::tags::PENDING => {
                 (Action::Update, Some("left incomplete by an interrupted run".into()))
             }

@@ -138,7 +138,7 @@ impl<'a> Context<'a> {
             cache_path: d.cache.prefix.trim_end_matches('/'),
             cache_sse: if d.cache.sse == Sse::Kms { "KMS" } else { "S3" },
             idle_scale_factor: d.runner.idle.scale_factor.map(toml_float),
-            machine_name: format!("gitlab-docker-machine-{}-%s", d.name()),
+            machine_name: crate::aws::workers::machine_name(d.name()),
             machine_options: machine_options(d, ids, &region),
             autoscaling: d
                 .runner

@@ -275,16 +275,19 @@ fn switching_executors_changes_only_the_runner_side() {
     };
     let data_volume = volume(&c);
     assert_eq!(data_volume.1, host);
-    // A worker docker-machine launched, as the runner would have.
+    // A worker docker-machine launched, named as the runner would have
+    // (tests/integration/runner.rs).
+    let d = crate::templates::with_region(gascale::config::parse(&docker_machine_config(&name)).unwrap());
+    let machine_name = crate::runner::machine_name(
+        &crate::runner::machine_name_template(&d),
+        &crate::runner::runner_token(7),
+        1_733_140_000,
+        [1, 2, 3, 4],
+    );
     let machine = runtime().block_on(async {
         let tags = aws_sdk_ec2::types::TagSpecification::builder()
             .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
-            .tags(
-                aws_sdk_ec2::types::Tag::builder()
-                    .key("Name")
-                    .value(format!("runner-x-gitlab-docker-machine-{name}-1"))
-                    .build(),
-            )
+            .tags(aws_sdk_ec2::types::Tag::builder().key("Name").value(&machine_name).build())
             .tags(aws_sdk_ec2::types::Tag::builder().key("gascale:deployment").value(&name).build())
             .build();
         let out = c

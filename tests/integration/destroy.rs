@@ -30,35 +30,71 @@ pub fn ami(c: &gascale::aws::Clients) -> String {
     })
 }
 
-/// Launches `n` workers the way docker-machine does: spot instances in the
-/// worker subnet with the deployment tag, a machine name and the worker
-/// group; `keys` key pairs named like the machines; one open spot request.
-fn launch_workers(c: &gascale::aws::Clients, name: &str, outputs: &serde_json::Value, n: i32, keys: usize) {
+/// Plants `n` workers of deployment `name` (config in `w`) as GitLab Runner
+/// and docker-machine make them (tests/integration/runner.rs): spot instances
+/// in the worker subnet named `runner-<short token>-<MachineName>`, tagged
+/// with what `amazonec2-tags` passes on only once they run, `keys` key pairs
+/// named after their machines; plus `caught` instances docker-machine was
+/// still creating (no tags, no name yet) and an open spot request that names
+/// its subnet only inside its network-interface specification.
+fn launch_workers(
+    c: &gascale::aws::Clients,
+    w: &Workdir,
+    outputs: &serde_json::Value,
+    n: i32,
+    keys: usize,
+    caught: i32,
+) {
+    let text = std::fs::read_to_string(w.path().join("gascale.yaml")).unwrap();
+    let d = crate::templates::with_region(gascale::config::parse(&text).unwrap());
+    let template = crate::runner::machine_name_template(&d);
+    let token = crate::runner::runner_token(n as u64);
     let image = ami(c);
     let subnet = outputs["private_subnet_ids"][0].as_str().unwrap().to_owned();
     let sg = outputs["worker_security_group_id"].as_str().unwrap().to_owned();
+    let name = d.name().to_owned();
     runtime().block_on(async {
-        let tags = TagSpecification::builder()
-            .resource_type(ResourceType::Instance)
-            .tags(Tag::builder().key("gascale:deployment").value(name).build())
-            .tags(Tag::builder().key("gascale:managed-by").value("gascale").build())
-            .tags(Tag::builder().key("Name").value(format!("gitlab-docker-machine-{name}-1700000000-abcd")).build())
-            .build();
-        c.ec2
-            .run_instances()
-            .image_id(&image)
-            .instance_type(InstanceType::T3Small)
-            .min_count(n)
-            .max_count(n)
-            .subnet_id(&subnet)
-            .security_group_ids(&sg)
-            .instance_market_options(InstanceMarketOptionsRequest::builder().market_type(MarketType::Spot).build())
-            .tag_specifications(tags)
-            .send()
-            .await
-            .unwrap();
-        for k in 0..keys {
-            c.ec2.create_key_pair().key_name(format!("gitlab-docker-machine-{name}-{k}")).send().await.unwrap();
+        for i in 0..n {
+            let machine =
+                crate::runner::machine_name(&template, &token, 1_733_140_000 + i as u64, (i as u32).to_be_bytes());
+            if (i as usize) < keys {
+                c.ec2.create_key_pair().key_name(&machine).send().await.unwrap();
+            }
+            let tags = TagSpecification::builder()
+                .resource_type(ResourceType::Instance)
+                .tags(Tag::builder().key("gascale:deployment").value(&name).build())
+                .tags(Tag::builder().key("gascale:managed-by").value("gascale").build())
+                .tags(Tag::builder().key("gascale:role").value("worker").build())
+                .tags(Tag::builder().key("Name").value(&machine).build())
+                .build();
+            let mut launch = c
+                .ec2
+                .run_instances()
+                .image_id(&image)
+                .instance_type(InstanceType::T3Small)
+                .min_count(1)
+                .max_count(1)
+                .subnet_id(&subnet)
+                .security_group_ids(&sg)
+                .instance_market_options(InstanceMarketOptionsRequest::builder().market_type(MarketType::Spot).build())
+                .tag_specifications(tags);
+            if (i as usize) < keys {
+                launch = launch.key_name(&machine);
+            }
+            launch.send().await.unwrap();
+        }
+        if caught > 0 {
+            c.ec2
+                .run_instances()
+                .image_id(&image)
+                .instance_type(InstanceType::T3Small)
+                .min_count(caught)
+                .max_count(caught)
+                .subnet_id(&subnet)
+                .security_group_ids(&sg)
+                .send()
+                .await
+                .unwrap();
         }
         c.ec2
             .request_spot_instances()
@@ -66,7 +102,13 @@ fn launch_workers(c: &gascale::aws::Clients, name: &str, outputs: &serde_json::V
                 RequestSpotLaunchSpecification::builder()
                     .image_id(&image)
                     .instance_type(InstanceType::T3Small)
-                    .subnet_id(&subnet)
+                    .network_interfaces(
+                        aws_sdk_ec2::types::InstanceNetworkInterfaceSpecification::builder()
+                            .device_index(0)
+                            .subnet_id(&subnet)
+                            .groups(&sg)
+                            .build(),
+                    )
                     .build(),
             )
             .send()
@@ -87,7 +129,6 @@ fn assert_nothing_left(c: &gascale::aws::Clients, name: &str, outputs: &serde_js
         let named = c
             .ec2
             .describe_instances()
-            .filters(Filter::builder().name("tag:Name").values(format!("gitlab-docker-machine-{name}-*")).build())
             .filters(Filter::builder().name("vpc-id").values(outputs["vpc_id"].as_str().unwrap()).build())
             .send()
             .await
@@ -104,17 +145,19 @@ fn assert_nothing_left(c: &gascale::aws::Clients, name: &str, outputs: &serde_js
             .spot_instance_requests()
             .iter()
             .filter(|r| {
-                r.launch_specification().and_then(|l| l.subnet_id()).is_some_and(|s| subnets.iter().any(|x| x == s))
+                r.launch_specification().is_some_and(|l| {
+                    l.subnet_id()
+                        .into_iter()
+                        .chain(l.network_interfaces().iter().filter_map(|n| n.subnet_id()))
+                        .any(|s| subnets.iter().any(|x| x == s))
+                })
             })
             .filter(|r| matches!(r.state().map(|s| s.as_str()), Some("open") | Some("active")))
             .collect();
         assert!(open.is_empty(), "{} spot requests left", open.len());
         let keys = c.ec2.describe_key_pairs().send().await.unwrap();
-        let ours = keys
-            .key_pairs()
-            .iter()
-            .filter(|k| k.key_name().unwrap_or_default().starts_with(&format!("gitlab-docker-machine-{name}-")))
-            .count();
+        let ours =
+            keys.key_pairs().iter().filter(|k| k.key_name().unwrap_or_default().contains(&format!("-{name}-"))).count();
         assert_eq!(ours, 0, "key pairs left");
         // The emulator keeps the interfaces of terminated instances and deleted
         // NAT gateways (AWS removes them); none may belong to a live instance.
@@ -146,7 +189,7 @@ fn destroy_leaves_nothing_workers_included() {
     let name = unique_name("des");
     let w = minimal(&name, "");
     let outputs = up(&w);
-    launch_workers(&c, &name, &outputs, 30, 30);
+    launch_workers(&c, &w, &outputs, 30, 30, 3);
     let plan = w.gascale(&["destroy", "--dry-run"]);
     assert_eq!(plan.code, 0);
     assert!(plan.stdout.contains("- workers") && plan.stdout.contains("instances"), "{}", plan.stdout);
@@ -165,7 +208,7 @@ fn destroy_without_the_state_file_finds_everything() {
     let name = unique_name("nos");
     let w = minimal(&name, "");
     let outputs = up(&w);
-    launch_workers(&c, &name, &outputs, 3, 3);
+    launch_workers(&c, &w, &outputs, 3, 3, 1);
     std::fs::remove_dir_all(w.path().join(".gascale")).unwrap();
     let r = w.gascale(&["destroy", "--yes"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -213,7 +256,7 @@ fn destroy_calls_do_not_grow_with_the_number_of_workers() {
         let r = emulator.gascale(&w, &["up", "--no-wait", "--output", "json"]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         let outputs: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-        launch_workers(&c, &name, &outputs, workers, 0);
+        launch_workers(&c, &w, &outputs, workers, 0, 0);
         let before = emulator.requests().len();
         let r = emulator.gascale(&w, &["destroy", "--yes"]);
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -353,4 +396,42 @@ fn reap_removes_only_the_old_deployment() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(owned::count(&c, &old), owned::nothing());
     assert_eq!(owned::count(&c, &new), owned::complete());
+}
+
+#[test]
+fn destroying_demo_leaves_the_workers_of_demo_2_alone() {
+    let c = sdk();
+    let name = unique_name("pre");
+    let other = format!("{name}-2");
+    let (w, w2) = (minimal(&name, ""), minimal(&other, ""));
+    let (outputs, outputs2) = (up(&w), up(&w2));
+    launch_workers(&c, &w, &outputs, 2, 2, 0);
+    launch_workers(&c, &w2, &outputs2, 3, 3, 0);
+    let r = w.gascale(&["destroy", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_nothing_left(&c, &name, &outputs);
+    runtime().block_on(async {
+        let keys = c.ec2.describe_key_pairs().send().await.unwrap();
+        let theirs = keys
+            .key_pairs()
+            .iter()
+            .filter(|k| k.key_name().unwrap_or_default().contains(&format!("-{other}-")))
+            .count();
+        assert_eq!(theirs, 3, "the other deployment's key pairs survive");
+        let out = c
+            .ec2
+            .describe_instances()
+            .filters(Filter::builder().name("vpc-id").values(outputs2["vpc_id"].as_str().unwrap()).build())
+            .filters(Filter::builder().name("instance-state-name").values("running").build())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            out.reservations().iter().map(|r| r.instances().len()).sum::<usize>(),
+            4,
+            "its host and 3 workers run"
+        );
+    });
+    assert_eq!(w2.gascale(&["destroy", "--yes"]).code, 0);
+    assert_nothing_left(&c, &other, &outputs2);
 }

@@ -24,7 +24,7 @@ pub fn endpoint() -> &'static str {
         let out = Command::new(root().join("scripts/aws-emulator"))
             .args(["start", "--dir"])
             .arg(&dir)
-            .args(["--parent-pid", &std::process::id().to_string()])
+            .args(["--parent-pid", &std::process::id().to_string(), "--strict"])
             .output()
             .expect("run scripts/aws-emulator");
         assert!(out.status.success(), "emulator did not start: {}", String::from_utf8_lossy(&out.stderr));
@@ -100,16 +100,27 @@ impl Workdir {
 }
 
 /// SDK clients for the tests' own reads and set-ups, on the shared emulator.
+/// They sign as `setup`, which strict mode lets through at once: what a test
+/// arranges stands for things done long before gascale runs.
 pub fn sdk() -> gascale::aws::Clients {
     sdk_at(endpoint())
 }
 
 pub fn sdk_at(endpoint: &str) -> gascale::aws::Clients {
+    clients(endpoint, "setup")
+}
+
+/// Clients that meet strict mode as gascale does (signing as `testing`).
+pub fn sdk_strict() -> gascale::aws::Clients {
+    clients(endpoint(), "testing")
+}
+
+fn clients(endpoint: &str, access_key: &str) -> gascale::aws::Clients {
     let config = runtime().block_on(
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("eu-west-1"))
             .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_sts::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(access_key, "testing", None, None, "tests"))
             // The fault-injecting emulator throttles the tests' own calls too.
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(20))
             .load(),
@@ -143,13 +154,14 @@ impl PrivateEmulator {
         PrivateEmulator::start_with(&[])
     }
 
-    /// With fault options of scripts/aws-emulator (`--throttle 0.2`, ...).
+    /// With fault options of scripts/aws-emulator (`--throttle 0.2`, ...),
+    /// in strict mode like every emulator of the tests.
     pub fn start_with(faults: &[&str]) -> PrivateEmulator {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(root().join("scripts/aws-emulator"))
             .args(["start", "--dir"])
             .arg(dir.path())
-            .args(["--parent-pid", &std::process::id().to_string()])
+            .args(["--parent-pid", &std::process::id().to_string(), "--strict"])
             .args(faults)
             .output()
             .expect("run scripts/aws-emulator");

@@ -12,5 +12,7 @@ mod harness;
 mod host;
 mod owned;
 mod resume;
+mod runner;
+mod strict;
 mod templates;
 mod up;

@@ -97,7 +97,8 @@ pub fn count(c: &gascale::aws::Clients, name: &str) -> BTreeMap<&'static str, us
             buckets
                 .buckets()
                 .iter()
-                .filter(|b| b.name().is_some_and(|b| b.starts_with(&format!("gascale-{name}-"))))
+                // gascale-<name>-<account>-<region>: `demo` must not count `demo-2`'s.
+                .filter(|b| b.name().is_some_and(|b| b.starts_with(&format!("gascale-{name}-123456789012-"))))
                 .count(),
         );
         n

@@ -365,7 +365,9 @@ runner:
 
 #[test]
 fn hostile_values_in_config_toml_keep_their_meaning() {
-    let text = "metadata:\n  name: inject\n  region: eu-west-1\n  tags:\n    team: 'a\"b\\\\c $(x) `y`'\n\
+    // Tags hold IAM's characters only (validation); the rest of IAM's set
+    // that means something to TOML or a shell goes through as it is.
+    let text = "metadata:\n  name: inject\n  region: eu-west-1\n  tags:\n    team: 'a b=c+d/e@f:g'\n\
                 runner: {docker: {image: 'registry.example.com/x:1.0', volumes: ['/cache', '/a\"b:/c']}}\n";
     let d = config::parse(text).unwrap();
     let doc: toml::Value = toml::from_str(&rendered(&d).config_toml).expect("config.toml parses");
@@ -378,4 +380,25 @@ fn hostile_values_in_config_toml_keep_their_meaning() {
     let tags = options.iter().find(|o| o.starts_with("amazonec2-tags=")).unwrap();
     assert!(tags.ends_with(&format!("team,{}", d.metadata.tags["team"])), "{tags}");
     assert_eq!(doc["runners"][0]["docker"]["volumes"][1].as_str(), Some("/a\"b:/c"));
+}
+
+#[test]
+fn worker_hostnames_fit_linux_s_64_characters() {
+    // docker-machine runs `sudo hostname <machine name>`; Linux takes at most
+    // 64 characters (HOST_NAME_MAX). The name is computed the way GitLab
+    // Runner does (tests/integration/runner.rs) from the rendered MachineName,
+    // with the longest short token (9) and a ten-digit Unix time.
+    // docker-autoscaler's workers get names from EC2, not from the runner.
+    let mut deployments: Vec<(String, Deployment)> =
+        examples().into_iter().filter(|(_, d)| d.runner.executor == gascale::config::Executor::DockerMachine).collect();
+    assert_eq!(deployments.len(), 3, "minimal, production and ci-ephemeral run docker+machine");
+    let mut longest = with_region(example("production.yaml"));
+    longest.metadata.name = "a".repeat(20);
+    longest.runner.executor = gascale::config::Executor::DockerMachine;
+    deployments.push(("a 20-character name".into(), longest));
+    for (name, d) in deployments {
+        let template = crate::runner::machine_name_template(&d);
+        let hostname = crate::runner::machine_name(&template, "glrt-zzzzzzzzzzzzzzzzzzzz", 9_999_999_999, [0xff; 4]);
+        assert!(hostname.len() <= 64, "{name}: {hostname} has {} characters", hostname.len());
+    }
 }

@@ -43,6 +43,10 @@ pub struct Inventory {
     pub bootstrap: Option<String>,
     /// The region's available zones, sorted by name.
     pub availability_zones: Vec<String>,
+    /// Live settings by resource ID, as one line each (a security group's
+    /// ingress rules: `22/tcp from 0.0.0.0/0`): what `plan` compares with
+    /// the desired settings to find changes made outside gascale.
+    pub live: BTreeMap<String, Vec<String>>,
 }
 
 impl Inventory {
@@ -123,6 +127,7 @@ pub async fn discover(
     }
     inv.eip_ips = ec2.1;
     inv.bootstrap = ec2.2;
+    inv.live = ec2.3;
     for f in iam.0 {
         inv.found.insert(f.address.clone(), f);
     }
@@ -150,7 +155,7 @@ pub async fn discover(
     Ok(inv)
 }
 
-type Ec2Found = (Vec<Row>, BTreeMap<String, String>, Option<String>);
+type Ec2Found = (Vec<Row>, BTreeMap<String, String>, Option<String>, BTreeMap<String, Vec<String>>);
 
 async fn discover_ec2(c: &Clients, deployment: &str, network_likely: bool) -> Result<Ec2Found> {
     let f = ec2_filters(deployment);
@@ -187,12 +192,20 @@ async fn discover_ec2(c: &Clients, deployment: &str, network_likely: bool) -> Re
     };
     let (mut found, eip_ips) = collect_outside(deployment, outside);
     let mut bootstrap = None;
+    let mut live = BTreeMap::new();
     if let Some(inside) = inside {
+        let sg_rules = inside.5.security_groups().iter().map(|g| {
+            (
+                text(g.group_id()),
+                super::network::ingress_rules(g.ip_permissions()).into_iter().map(|(l, _)| l).collect(),
+            )
+        });
+        live.extend(sg_rules);
         let (more, host_bootstrap) = collect_inside(deployment, inside);
         found.extend(more);
         bootstrap = host_bootstrap;
     }
-    Ok((found, eip_ips, bootstrap))
+    Ok((found, eip_ips, bootstrap, live))
 }
 
 type Outside = (
