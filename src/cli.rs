@@ -97,6 +97,8 @@ pub enum Command {
     Reap(ReapArgs),
     /// Remove the deployment's lock left by a run that is gone (give the lock ID it reported).
     ForceUnlock(ForceUnlockArgs),
+    /// Print the IAM policy gascale's caller needs (for the deployment file's bucket when there is one).
+    Permissions,
     /// Print the JSON Schema of the deployment file.
     Schema,
     /// Print shell completions.
@@ -149,6 +151,9 @@ pub struct RenderArgs {
     /// Folder to write the files to (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Render without AWS: placeholder IDs and account, no credentials needed.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import sys
 import threading
@@ -26,7 +27,7 @@ os.environ.setdefault("MOTO_ENABLE_AMI_VALIDATION", "true")
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-from strict import Request, Strict  # noqa: E402
+from strict import S3_NOT_SUBRESOURCES, Request, Strict  # noqa: E402
 
 from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication,
@@ -47,12 +48,12 @@ def operation_name(environ, body):
             form = {}
         if "Action" in form:  # query protocols (EC2, IAM, STS)
             return form["Action"][0]
-    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     if "Action" in query:
         return query["Action"][0]
     # S3 REST: method and the sub-resource, good enough to tell reads from writes.
     method = environ.get("REQUEST_METHOD", "GET")
-    sub = sorted(k for k in query if k not in ("prefix", "delimiter", "max-keys", "list-type", "continuation-token", "key-marker", "version-id-marker", "versionId"))
+    sub = sorted(k for k in query if k not in S3_NOT_SUBRESOURCES)
     return "S3:" + method + (":" + ",".join(sub) if sub else "")
 
 
@@ -177,9 +178,10 @@ def _json(start_response, value):
 class RequestLog:
     """Wraps the WSGI app; appends one JSON line per request to a file."""
 
-    def __init__(self, app, path, faults, strict):
+    def __init__(self, app, path, faults, strict, eip_quota=None):
         self.app = app
         self.strict = strict
+        self.eip_quota = eip_quota
         self.lock = threading.Lock()
         self.file = open(path, "a", buffering=1) if path else None
         self.ssm = SsmResults()
@@ -209,6 +211,7 @@ class RequestLog:
             "method": environ.get("REQUEST_METHOD"),
             "path": environ.get("PATH_INFO"),
             "auth": service,
+            "key": _access_key(environ.get("HTTP_AUTHORIZATION", "")),
             "fault": fault[0] if fault else None,
         }
         if fault:
@@ -231,7 +234,25 @@ class RequestLog:
                 self.file.write(json.dumps(record) + "\n")
         return response
 
+    def account_attributes(self, environ, start_response):
+        """moto's account attributes with the Elastic IP quota set to
+        --eip-quota: a test account whose quota was raised, as busy
+        accounts' are (moto answers the default, 5)."""
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+
+        body = _read_all(self.app(environ, capture)).decode()
+        pattern = r"(<attributeName>vpc-max-elastic-ips</attributeName>.*?<attributeValue>)\d+"
+        body = re.sub(pattern, lambda m: m.group(1) + str(self.eip_quota), body, count=1, flags=re.S).encode()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], headers + [("Content-Length", str(len(body)))])
+        return [body]
+
     def serve(self, environ, body, start_response, op):
+        if op == "DescribeAccountAttributes" and self.eip_quota is not None:
+            return self.account_attributes(environ, start_response)
         if op == "SendCommand":
             self.ssm.record(body)
         elif op == "GetCommandInvocation":
@@ -259,6 +280,12 @@ def _read_all(body_iter):
     if hasattr(body_iter, "close"):
         body_iter.close()
     return body
+
+
+def _access_key(auth):
+    """The access key ID a request was signed with (tests sign their own
+    arrangements as `setup`, gascale as `testing`)."""
+    return auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else None
 
 
 def _credential_region(environ):
@@ -325,11 +352,12 @@ def main():
     parser.add_argument("--latency-ms", type=int, default=0, help="added to every request")
     parser.add_argument("--seed", type=int, default=1, help="seed of the fault and strict-mode choices")
     parser.add_argument("--strict", action="store_true", help="AWS's eventual consistency and conflicts (strict.py)")
+    parser.add_argument("--eip-quota", type=int, help="the account's Elastic IP quota (moto: 5)")
     args = parser.parse_args()
 
     faults = Faults(args.throttle, args.error, args.latency_ms, args.seed)
     strict = Strict(seed=args.seed, enabled=args.strict)
-    app = RequestLog(DomainDispatcherApplication(create_backend_app), args.request_log, faults, strict)
+    app = RequestLog(DomainDispatcherApplication(create_backend_app), args.request_log, faults, strict, args.eip_quota)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=QuietRequestHandler)
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:

@@ -67,6 +67,10 @@ EC2_NOT_FOUND = {
 ID = re.compile(r"\b(" + "|".join(EC2_NOT_FOUND) + r")-[0-9a-f]{8,17}\b")
 # Deletes see new IDs at once here (see "Not modelled").
 DELETES = ("Delete", "Release", "Disassociate", "Detach", "Revoke", "Cancel")
+# Query parameters of S3 requests that are arguments, not the sub-resource
+# that names the operation (?tagging, ?versions, ?uploadId, ...).
+S3_NOT_SUBRESOURCES = {"prefix", "delimiter", "max-keys", "list-type", "continuation-token", "key-marker",
+                       "version-id-marker", "versionId", "upload-id-marker", "x-id"}
 S3_CONFIG = {"publicAccessBlock", "ownershipControls", "encryption", "policy", "lifecycle", "tagging"}
 IAM_ROLE_WRITES = {"AttachRolePolicy", "PutRolePolicy", "TagRole", "UntagRole", "DetachRolePolicy",
                    "DeleteRolePolicy", "UpdateAssumeRolePolicy", "AddRoleToInstanceProfile",
@@ -361,7 +365,7 @@ class Request:
             self.bucket = parts[0] or None
             self.key = parts[1] if len(parts) > 1 and parts[1] else None
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-            self.subresources = set(query)
+            self.subresources = set(query) - S3_NOT_SUBRESOURCES
         elif body:
             form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
             self.form = {k: v[0] for k, v in form.items()}

@@ -180,7 +180,9 @@ pub async fn attach_host_parts(c: &Clients, instance: &str, allocation: &str, vo
         if addr.addresses().first().and_then(|a| a.instance_id()) != Some(instance) {
             retry::send(
                 "ec2:AssociateAddress",
-                c.ec2.associate_address().allocation_id(allocation).instance_id(instance),
+                // The address is the host's: one still on a host that is gone
+                // (moto keeps it on a terminated instance) moves over.
+                c.ec2.associate_address().allocation_id(allocation).instance_id(instance).allow_reassociation(true),
                 |r| r.send(),
             )
             .await

@@ -67,7 +67,10 @@ fn template_data(t: &TemplateData) -> RequestLaunchTemplateData {
         .metadata_options(
             LaunchTemplateInstanceMetadataOptionsRequest::builder()
                 .http_tokens(LaunchTemplateHttpTokensState::Required)
-                .http_put_response_hop_limit(2)
+                // Hop limit 1: the job containers on a worker (one hop
+                // further) get no instance credentials (EC2 user guide,
+                // "Configure the Instance Metadata Service options").
+                .http_put_response_hop_limit(1)
                 .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
                 .build(),
         )

@@ -32,12 +32,13 @@ pub fn role_arn(account: &str, d: &Deployment, role: Role) -> String {
 pub fn host_policy(d: &Deployment, account: &str, bucket: &str) -> serde_json::Value {
     let mut statements =
         if d.autoscaler() { autoscaler_statements(d, account) } else { docker_machine_statements(d, account) };
-    statements.extend([
+    if d.autoscaler() {
         // The bootstrap publishes its progress as the `gascale:bootstrap` tag
         // on its own instance (templates/user-data.sh.hbs `publish`);
         // AmazonSSMManagedInstanceCore grants no ec2:CreateTags (AWS managed
-        // policy reference). This instance and this tag key only.
-        json!({
+        // policy reference). This instance and this tag key only. (With
+        // docker+machine, DockerMachineTagWorkers covers it.)
+        statements.push(json!({
             "Sid": "PublishBootstrapStatus",
             "Effect": "Allow",
             "Action": "ec2:CreateTags",
@@ -46,7 +47,9 @@ pub fn host_policy(d: &Deployment, account: &str, bucket: &str) -> serde_json::V
                 "StringEquals": { "ec2:ResourceTag/gascale:deployment": d.name() },
                 "ForAllValues:StringEquals": { "aws:TagKeys": [super::tags::BOOTSTRAP] }
             }
-        }),
+        }));
+    }
+    statements.extend([
         json!({
             "Sid": "RunnerCacheObjects",
             "Effect": "Allow",
@@ -56,7 +59,7 @@ pub fn host_policy(d: &Deployment, account: &str, bucket: &str) -> serde_json::V
         json!({
             "Sid": "RunnerCacheBucket",
             "Effect": "Allow",
-            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Action": "s3:ListBucket",
             "Resource": format!("arn:aws:s3:::{bucket}")
         }),
     ]);
@@ -90,9 +93,19 @@ fn docker_machine_statements(d: &Deployment, account: &str) -> Vec<serde_json::V
             "Effect": "Allow",
             "Action": [
                 "ec2:RunInstances", "ec2:RequestSpotInstances", "ec2:CancelSpotInstanceRequests",
-                "ec2:CreateKeyPair", "ec2:ImportKeyPair", "ec2:DeleteKeyPair", "ec2:CreateTags"
+                "ec2:CreateKeyPair", "ec2:ImportKeyPair", "ec2:DeleteKeyPair"
             ],
             "Resource": "*"
+        }),
+        // docker-machine tags a worker after it runs (its Name and
+        // amazonec2-tags): a new, untagged one or one of this deployment's,
+        // never another deployment's.
+        json!({
+            "Sid": "DockerMachineTagWorkers",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": "*",
+            "Condition": { "StringEqualsIfExists": { "ec2:ResourceTag/gascale:deployment": d.name() } }
         }),
         json!({
             "Sid": "DockerMachineOwnInstances",
@@ -191,13 +204,25 @@ pub async fn ensure_role(
     }
     // One write at a time: IAM answers ConcurrentModification to two writes
     // on one role at once (terraform role_policy_attachment.go retries it).
+    // gascale reaches the host through SSM Run Command: the host role gets
+    // AmazonSSMManagedInstanceCore. The workers run untrusted CI jobs and
+    // need no AWS access: their role holds nothing (an older one loses it).
     let attach = async {
-        retry::send("iam:AttachRolePolicy", c.iam.attach_role_policy().role_name(name).policy_arn(SSM_CORE), |r| {
-            r.send()
-        })
-        .await
-        .map(drop)
-        .map_err(|e| aws_error("iam:AttachRolePolicy", name, e))
+        if inline.is_some() {
+            let request = c.iam.attach_role_policy().role_name(name).policy_arn(SSM_CORE);
+            retry::send("iam:AttachRolePolicy", request, |r| r.send())
+                .await
+                .map(drop)
+                .map_err(|e| aws_error("iam:AttachRolePolicy", name, e))
+        } else if exists {
+            let request = c.iam.detach_role_policy().role_name(name).policy_arn(SSM_CORE);
+            match retry::send("iam:DetachRolePolicy", request, |r| r.send()).await {
+                Err(e) if !gone(&e) => Err(aws_error("iam:DetachRolePolicy", name, e)),
+                _ => Ok(()),
+            }
+        } else {
+            Ok(())
+        }
     };
     let put = async {
         let Some(doc) = inline else { return Ok(()) };
@@ -213,6 +238,30 @@ pub async fn ensure_role(
     attach.await?;
     put.await?;
     Ok(name.to_owned())
+}
+
+/// Makes sure the account has the EC2 Spot service-linked role: the first
+/// spot request of an account creates it only for a caller allowed
+/// `iam:CreateServiceLinkedRole`, which the host role (docker-machine's
+/// caller) is not, and every request then fails with
+/// `AuthFailure.ServiceLinkedRoleCreationNotPermitted` (EC2 user guide, "Spot
+/// Instance permissions": with the API "you must ensure that these roles
+/// exist"). An existing role answers InvalidInput "has been taken".
+pub async fn ensure_spot_service_role(c: &Clients) -> Result<()> {
+    let request = c.iam.create_service_linked_role().aws_service_name("spot.amazonaws.com");
+    match retry::send("iam:CreateServiceLinkedRole", request, |r| r.send()).await {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e).is_some_and(is_already_exists_code) => Ok(()),
+        Err(e)
+            if code(&e) == Some("InvalidInput")
+                && e.as_service_error()
+                    .and_then(aws_smithy_types::error::metadata::ProvideErrorMetadata::message)
+                    .is_some_and(|m| m.contains("has been taken")) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws_error("iam:CreateServiceLinkedRole", "spot.amazonaws.com", e)),
+    }
 }
 
 /// Records the converged fingerprint on the role.

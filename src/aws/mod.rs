@@ -9,6 +9,7 @@ pub mod errors;
 pub mod fleet;
 pub mod iam;
 pub mod network;
+pub mod offerings;
 pub mod retry;
 pub mod s3;
 pub mod ssm;

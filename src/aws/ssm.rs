@@ -57,7 +57,8 @@ pub async fn run_command(
         };
         let status = out.status().map(|s| s.as_str().to_owned()).unwrap_or_default();
         Ok(match status.as_str() {
-            "Pending" | "InProgress" | "Delayed" => Poll::Pending(status),
+            // Cancelling ends in Cancelled: not final yet (SSM API reference, CommandInvocation Status).
+            "Pending" | "InProgress" | "Delayed" | "Cancelling" => Poll::Pending(status),
             _ => Poll::Ready(CommandResult {
                 exit_code: out.response_code(),
                 stdout: out.standard_output_content().unwrap_or_default().to_owned(),

@@ -132,13 +132,26 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Schema => ctx.output.emit(&config::json_schema()).map(|_| exit::OK),
+        Command::Permissions => {
+            // The bucket: `cache.bucket`, else the default name's pattern
+            // (it embeds the account, which needs no call to scope).
+            let bucket = match ctx.config_path.exists() {
+                true => {
+                    let d = ctx.deployment()?;
+                    // gascale-<name>-<12-digit account>-<region>: `demo` never covers `demo-2`.
+                    d.cache.bucket.clone().unwrap_or_else(|| format!("gascale-{}-????????????-*", d.name()))
+                }
+                false => "gascale-*".to_owned(),
+            };
+            ctx.output.emit(&crate::plan::permissions::operator_policy(&bucket)).map(|_| exit::OK)
+        }
         Command::Completions(args) => completions::run(args.shell),
         Command::Plan(args) => plan::run(ctx, args.detailed_exitcode).await,
         Command::Up(args) => up::run(ctx, &args).await,
         Command::Destroy(args) => destroy::run(ctx, args.dry_run).await,
         Command::FetchRootPassword(args) => host::fetch_root_password(ctx, args.wait).await,
         Command::Exec(args) => host::exec(ctx, &args.command).await,
-        Command::Render(args) => render::run(ctx, &args.out).await,
+        Command::Render(args) => render::run(ctx, &args.out, args.offline).await,
         Command::Reap(args) => reap::run(ctx, args.older_than, args.dry_run).await,
     }
 }

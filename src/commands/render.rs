@@ -37,14 +37,29 @@ impl Report for RenderReport {
     }
 }
 
-pub async fn run(ctx: &Context, out_dir: &Path) -> Result<u8> {
-    let (session, _, inventory) = Session::open_discovered(ctx, None).await?;
-    let d = &session.d;
-    let ids = inventory.ids();
-    // The deployment's real IDs where it exists, placeholders where not.
-    let inputs = host_inputs(d, &session.identity.account, &ids, &inventory.eip_ips, &inventory.availability_zones)
-        .unwrap_or_else(|| HostInputs::placeholders(d, &session.identity.account));
-    let rendered = render::render(d, &inputs)?;
+/// The account ID `--offline` renders with.
+const PLACEHOLDER_ACCOUNT: &str = "000000000000";
+
+pub async fn run(ctx: &Context, out_dir: &Path, offline: bool) -> Result<u8> {
+    let rendered = if offline {
+        // For review without an AWS account: no call, placeholders for
+        // every ID; the region still has to be known (--region or the file).
+        let mut d = ctx.deployment()?;
+        d.metadata.region = ctx.aws.region.clone().or(d.metadata.region.take());
+        if d.metadata.region.is_none() {
+            return Err(Error::NoRegion);
+        }
+        ctx.progress.info(format!("offline: placeholder IDs and account {PLACEHOLDER_ACCOUNT}"));
+        render::render(&d, &HostInputs::placeholders(&d, PLACEHOLDER_ACCOUNT))?
+    } else {
+        let (session, _, inventory) = Session::open_discovered(ctx, None).await?;
+        let d = &session.d;
+        let ids = inventory.ids();
+        // The deployment's real IDs where it exists, placeholders where not.
+        let inputs = host_inputs(d, &session.identity.account, &ids, &inventory.eip_ips, &inventory.availability_zones)
+            .unwrap_or_else(|| HostInputs::placeholders(d, &session.identity.account));
+        render::render(d, &inputs)?
+    };
     std::fs::create_dir_all(out_dir).map_err(Error::io(format!("creating {}", out_dir.display())))?;
     let mut files = Vec::new();
     for (name, body) in rendered.files() {

@@ -64,9 +64,12 @@ impl Session {
         discovery(&self.d, &self.clients, &self.store, bucket).await
     }
 
-    pub fn plan(&self, inventory: &Inventory, state: Option<&State>) -> Plan {
+    /// The plan for `inventory`, with the preflight's findings.
+    pub async fn plan(&self, inventory: &Inventory, state: Option<&State>) -> Result<Plan> {
         let known = Known { inventory, state, account: &self.identity.account, bucket: &self.bucket };
-        plan::build(&self.d, &known)
+        let mut plan = plan::build(&self.d, &known);
+        plan.problems = plan::preflight::check(&self.clients, &self.d, &plan, &inventory.availability_zones).await?;
+        Ok(plan)
     }
 
     /// The executor's environment for a plan built from `inventory`.

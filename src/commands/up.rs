@@ -26,7 +26,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
         ));
     }
     let state = session.store.load()?;
-    let plan = session.plan(&inventory, state.as_ref());
+    let plan = session.plan(&inventory, state.as_ref()).await?;
     if args.dry_run {
         ctx.output.emit(&PlanReport::new(&plan))?;
         return Ok(exit::OK);
@@ -34,6 +34,9 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     let mut text = Vec::new();
     plan.write_text(&mut text).map_err(Error::io("formatting the plan"))?;
     ctx.progress.info(String::from_utf8_lossy(&text).trim_end());
+    if !plan.problems.is_empty() {
+        return Err(Error::Usage(format!("nothing was changed; fix these first:\n  {}", plan.problems.join("\n  "))));
+    }
     if !plan.conflicts.is_empty() {
         return Err(Error::Failed(format!(
             "refusing to touch resources that are not ours:\n  {}",
@@ -86,6 +89,8 @@ pub struct Outputs {
     pub region: String,
     pub gitlab_url: Option<String>,
     pub host_instance_id: Option<String>,
+    /// The volume GitLab's data lives on (`/srv/gitlab`).
+    pub data_volume_id: Option<String>,
     pub elastic_ip: Option<String>,
     pub vpc_id: Option<String>,
     pub public_subnet_ids: Vec<String>,
@@ -117,6 +122,7 @@ fn outputs(session: &Session, env: &Env) -> Outputs {
         region: d.region().into(),
         gitlab_url: url,
         host_instance_id: get(desired::HOST),
+        data_volume_id: get(desired::DATA_VOLUME),
         elastic_ip: ip,
         vpc_id: get(desired::VPC),
         public_subnet_ids: (0..azs).filter_map(|i| get(&desired::public_subnet(i))).collect(),
@@ -136,6 +142,7 @@ impl Report for Outputs {
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         writeln!(out, "gitlab_url               = {}", opt(&self.gitlab_url))?;
         writeln!(out, "host_instance_id         = {}", opt(&self.host_instance_id))?;
+        writeln!(out, "data_volume_id           = {}", opt(&self.data_volume_id))?;
         writeln!(out, "elastic_ip               = {}", opt(&self.elastic_ip))?;
         writeln!(out, "vpc_id                   = {}", opt(&self.vpc_id))?;
         writeln!(out, "public_subnet_ids        = {}", self.public_subnet_ids.join(","))?;

@@ -73,6 +73,7 @@ pub fn destroy_plan(deployment: &str, region: &str, account: &str, inventory: &I
         account: account.into(),
         steps,
         conflicts: inventory.conflicts.clone(),
+        problems: Vec::new(),
     }
 }
 

@@ -61,6 +61,9 @@ impl Plan {
         for c in &self.conflicts {
             writeln!(out, "  ! {c}")?;
         }
+        for p in &self.problems {
+            writeln!(out, "  ! {p}")?;
+        }
         writeln!(out, "{}", self.summary_line())
     }
 }

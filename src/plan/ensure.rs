@@ -100,6 +100,9 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             let bucket = d.bucket_name(&env.account, d.region());
             let inline = (*role == Role::Host).then(|| iam::host_policy(d, &env.account, &bucket));
             iam::ensure_role(c, d, name, &tags, inline.as_ref(), existing.is_some()).await?;
+            if *role == Role::Host && d.runner.worker.spot && !d.autoscaler() {
+                iam::ensure_spot_service_role(c).await?;
+            }
             iam::tag_role_spec(c, name, &step.fingerprint).await?;
             return Ok(name.clone());
         }

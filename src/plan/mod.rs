@@ -10,6 +10,8 @@ mod display;
 mod drift;
 mod ensure;
 mod host;
+pub mod permissions;
+pub mod preflight;
 
 use std::collections::BTreeSet;
 
@@ -66,6 +68,10 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Resources with our names that are not ours: `up` refuses to run.
     pub conflicts: Vec<String>,
+    /// What would fail halfway, found before any change (`preflight`),
+    /// each naming the key to change: `up` refuses to run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 impl Plan {
@@ -161,7 +167,14 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
             fingerprint: String::new(),
         });
     }
-    Plan { deployment: d.name().into(), region: d.region().into(), account: k.account.into(), steps, conflicts }
+    Plan {
+        deployment: d.name().into(),
+        region: d.region().into(),
+        account: k.account.into(),
+        steps,
+        conflicts,
+        problems: Vec::new(),
+    }
 }
 
 /// What must happen before a resource that left the config is deleted: the
@@ -188,6 +201,8 @@ fn fingerprint(d: &Deployment, k: &Known, want: &Desired) -> String {
         Spec::IamRole { role: desired::Role::Host, .. } => {
             want.fingerprint(&iam::host_policy(d, k.account, k.bucket).to_string())
         }
+        // No policy at all (before: AmazonSSMManagedInstanceCore).
+        Spec::IamRole { role: desired::Role::Workers, .. } => want.fingerprint("no policies"),
         Spec::InstanceProfile { role, .. } => format!("role:{}", desired::role_name(d, *role)),
         // The workers' user-data and tags are the template's too.
         Spec::LaunchTemplate { .. } => want.fingerprint(&format!(

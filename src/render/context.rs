@@ -198,7 +198,9 @@ fn machine_options(d: &Deployment, ids: &HostInputs, region: &str) -> Vec<String
         format!("amazonec2-root-size={}", w.root_volume_gb),
         "amazonec2-volume-type=gp3".into(),
         "amazonec2-metadata-token=required".into(),
-        "amazonec2-metadata-token-response-hop-limit=2".into(),
+        // Hop limit 1: job containers get no instance credentials (EC2 user
+        // guide, "Configure the Instance Metadata Service options").
+        "amazonec2-metadata-token-response-hop-limit=1".into(),
     ]);
     if let Some(ami) = &w.ami {
         o.push(format!("amazonec2-ami={ami}"));

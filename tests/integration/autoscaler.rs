@@ -41,6 +41,11 @@ fn config_toml_carries_the_autoscaler_sections() {
     let a = &runner["autoscaler"];
     assert_eq!(a["plugin"].as_str(), Some(gascale::pins::FLEETING_PLUGIN_AWS));
     assert_eq!(a["capacity_per_instance"].as_integer(), Some(2));
+    assert_eq!(
+        a["instance_ready_command"].as_str(),
+        Some("cloud-init status --wait && docker info"),
+        "a worker is used once Docker is there"
+    );
     assert_eq!(a["max_use_count"].as_integer(), Some(10));
     assert_eq!(a["max_instances"].as_integer(), Some(20));
     assert_eq!(a["plugin_config"]["name"].as_str(), Some("gascale-fleet-workers"));
@@ -150,7 +155,7 @@ fn up_creates_the_worker_group_and_destroy_removes_it_with_its_instances() {
         assert_eq!(data.image_id(), Some(ami.as_str()));
         let md = data.metadata_options().unwrap();
         assert_eq!(md.http_tokens().unwrap().as_str(), "required");
-        assert_eq!(md.http_put_response_hop_limit(), Some(2));
+        assert_eq!(md.http_put_response_hop_limit(), Some(1), "job containers get no instance credentials");
         let root = &data.block_device_mappings()[0];
         assert_eq!(root.ebs().unwrap().encrypted(), Some(true));
         assert_eq!(root.ebs().unwrap().volume_size(), Some(50));

@@ -12,6 +12,7 @@ const SUBCOMMANDS: &[&str] = &[
     "render",
     "reap",
     "force-unlock",
+    "permissions",
     "schema",
     "completions",
 ];
@@ -67,4 +68,45 @@ fn completions_for_bash() {
     let r = run(gascale(dir.path()).args(["completions", "bash"]));
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("fetch-root-password"));
+}
+
+#[test]
+fn the_readme_shows_the_permissions_gascale_prints() {
+    // One source: `gascale permissions`; the README carries its output
+    // between markers, checked here so it cannot drift.
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(gascale(dir.path()).arg("permissions"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let policy: serde_json::Value = serde_json::from_str(&r.stdout).expect("a JSON policy on stdout");
+    assert_eq!(policy["Version"], "2012-10-17");
+    let readme = std::fs::read_to_string(crate::harness::root().join("README.md")).unwrap();
+    let block = readme
+        .split("<!-- gascale permissions -->\n```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```\n<!-- end -->").next())
+        .expect("README has the permissions block");
+    assert_eq!(block, r.stdout, "README's policy differs from `gascale permissions`: paste its output there");
+    // With a deployment file the bucket is that deployment's.
+    std::fs::write(dir.path().join("gascale.yaml"), "apiVersion: gascale/v1\nmetadata: {name: demo}\n").unwrap();
+    let scoped = run(gascale(dir.path()).arg("permissions"));
+    assert!(scoped.stdout.contains("arn:aws:s3:::gascale-demo-????????????-*"), "{}", scoped.stdout);
+}
+
+#[test]
+fn render_offline_needs_no_aws_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gascale.yaml"),
+        "apiVersion: gascale/v1\nmetadata: {name: demo, region: eu-west-1}\n",
+    )
+    .unwrap();
+    let mut cmd = gascale(dir.path());
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+    let r = run(cmd.args(["render", "--offline", "--out", "rendered"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let config = std::fs::read_to_string(dir.path().join("rendered/config.toml")).unwrap();
+    assert!(config.contains("gascale-demo-000000000000-eu-west-1"), "placeholder account in the bucket name");
+    assert!(std::fs::read_to_string(dir.path().join("rendered/user-data.sh")).unwrap().starts_with("#!"));
 }

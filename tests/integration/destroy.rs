@@ -156,8 +156,9 @@ fn assert_nothing_left(c: &gascale::aws::Clients, name: &str, outputs: &serde_js
             .collect();
         assert!(open.is_empty(), "{} spot requests left", open.len());
         let keys = c.ec2.describe_key_pairs().send().await.unwrap();
-        let ours =
-            keys.key_pairs().iter().filter(|k| k.key_name().unwrap_or_default().contains(&format!("-{name}-"))).count();
+        // The planted machines' times start at 1733140000 (launch_workers).
+        let planted = format!("-{name}-173314");
+        let ours = keys.key_pairs().iter().filter(|k| k.key_name().unwrap_or_default().contains(&planted)).count();
         assert_eq!(ours, 0, "key pairs left");
         // The emulator keeps the interfaces of terminated instances and deleted
         // NAT gateways (AWS removes them); none may belong to a live instance.

@@ -24,7 +24,7 @@ pub fn endpoint() -> &'static str {
         let out = Command::new(root().join("scripts/aws-emulator"))
             .args(["start", "--dir"])
             .arg(&dir)
-            .args(["--parent-pid", &std::process::id().to_string(), "--strict"])
+            .args(["--parent-pid", &std::process::id().to_string(), "--strict", "--eip-quota", "1000"])
             .output()
             .expect("run scripts/aws-emulator");
         assert!(out.status.success(), "emulator did not start: {}", String::from_utf8_lossy(&out.stderr));
@@ -155,18 +155,26 @@ impl PrivateEmulator {
     }
 
     /// With fault options of scripts/aws-emulator (`--throttle 0.2`, ...),
-    /// in strict mode like every emulator of the tests.
+    /// in strict mode like every emulator of the tests, in an account whose
+    /// Elastic IP quota is raised unless `--eip-quota` says otherwise.
     pub fn start_with(faults: &[&str]) -> PrivateEmulator {
+        let quota: &[&str] = if faults.contains(&"--eip-quota") { &[] } else { &["--eip-quota", "1000"] };
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(root().join("scripts/aws-emulator"))
             .args(["start", "--dir"])
             .arg(dir.path())
             .args(["--parent-pid", &std::process::id().to_string(), "--strict"])
             .args(faults)
+            .args(quota)
             .output()
             .expect("run scripts/aws-emulator");
         assert!(out.status.success(), "emulator did not start: {}", String::from_utf8_lossy(&out.stderr));
         PrivateEmulator { endpoint: String::from_utf8(out.stdout).unwrap().trim().to_owned(), dir }
+    }
+
+    /// How many requests the emulator has answered so far.
+    pub fn request_count(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("requests.jsonl")).unwrap_or_default().lines().count()
     }
 
     /// (service, operation) of every request so far.
@@ -213,6 +221,12 @@ impl PrivateEmulator {
 
 impl Drop for PrivateEmulator {
     fn drop(&mut self) {
+        // Kept for scripts/check-permissions, which reads every call gascale made.
+        if let Some(dir) = std::env::var_os("GASCALE_TEST_LOG_DIR") {
+            let to =
+                PathBuf::from(dir).join(format!("private-{}.jsonl", self.endpoint.rsplit(':').next().unwrap_or("0")));
+            let _ = std::fs::copy(self.dir.path().join("requests.jsonl"), to);
+        }
         let _ = Command::new(root().join("scripts/aws-emulator")).args(["stop", "--dir"]).arg(self.dir.path()).output();
     }
 }

@@ -78,3 +78,87 @@ fn concurrent_ups_do_not_duplicate_anything() {
     }
     assert_eq!(owned::count(&sdk(), &name), owned::complete());
 }
+
+/// Runs `up` on `emulator` and SIGKILLs it once the emulator has answered
+/// `k` more requests than `before`; false when `up` finished first.
+fn up_killed_after_call(emulator: &crate::harness::PrivateEmulator, w: &Workdir, before: usize, k: usize) -> bool {
+    let mut child = gascale(w.path())
+        .arg("--endpoint-url")
+        .arg(&emulator.endpoint)
+        .args(["up", "--no-wait"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if emulator.request_count() >= before + k {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn up_killed_after_every_kind_of_call_converges_and_destroys_cleanly() {
+    // Strict mode with faults on: a fresh `up` killed after its k-th AWS
+    // call — every fifth k up to the calls of a whole `up`, to keep the
+    // suite fast — then `up` again must leave exactly one of each resource,
+    // and `destroy` nothing.
+    let emulator =
+        crate::harness::PrivateEmulator::start_with(&["--throttle", "0.05", "--error", "0.02", "--seed", "7"]);
+    let c = crate::harness::sdk_at(&emulator.endpoint);
+    let reference = minimal(&unique_name("crashref"), "");
+    let before = emulator.request_count();
+    assert_eq!(emulator.gascale(&reference, &["up", "--no-wait"]).code, 0);
+    let calls = emulator.request_count() - before;
+    assert_eq!(emulator.gascale(&reference, &["destroy", "--yes"]).code, 0);
+    let mut kills = 0;
+    for k in (1..calls).step_by(5) {
+        let name = unique_name("crash");
+        let w = minimal(&name, "");
+        let before = emulator.request_count();
+        kills += usize::from(up_killed_after_call(&emulator, &w, before, k));
+        let r = emulator.gascale(&w, &["up", "--no-wait"]);
+        assert_eq!(
+            r.code,
+            0,
+            "k={k}: the up after the kill failed: {}",
+            &r.stderr[r.stderr.len().saturating_sub(2000)..]
+        );
+        assert_eq!(owned::count(&c, &name), owned::complete(), "k={k}: not exactly one of each");
+        let d = emulator.gascale(&w, &["destroy", "--yes"]);
+        assert_eq!(d.code, 0, "k={k}: destroy failed: {}", &d.stderr[d.stderr.len().saturating_sub(2000)..]);
+        assert_eq!(owned::count(&c, &name), owned::nothing(), "k={k}: destroy left something");
+    }
+    assert!(
+        kills * 2 > calls / 5,
+        "only {kills} of the runs were killed before they finished ({calls} calls a whole up)"
+    );
+}
+
+#[test]
+fn a_host_terminated_out_of_band_is_launched_again() {
+    // EC2 keeps a RunInstances ClientToken for 24 h after termination and
+    // answers IdempotentParameterMismatch when other parameters differ (the
+    // strict emulator does too): the next launch needs a token of its own.
+    let c = sdk();
+    let name = unique_name("oob");
+    let w = minimal(&name, "");
+    let first = crate::up::up_json(&w);
+    let host = first["host_instance_id"].as_str().unwrap().to_owned();
+    crate::harness::runtime().block_on(async {
+        c.ec2.terminate_instances().instance_ids(&host).send().await.unwrap();
+    });
+    let second = crate::up::up_json(&w);
+    let new_host = second["host_instance_id"].as_str().unwrap();
+    assert_ne!(new_host, host, "a new host");
+    assert_eq!(second["data_volume_id"], first["data_volume_id"], "on the same data volume");
+    assert_eq!(owned::count(&c, &name), owned::complete());
+    assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
+}

@@ -38,6 +38,11 @@ where
     }
 }
 
+async fn new_vpc(c: &gascale::aws::Clients, cidr: &str) -> String {
+    let out = c.ec2.create_vpc().cidr_block(cidr).send().await.unwrap();
+    out.vpc().and_then(|v| v.vpc_id()).unwrap().to_owned()
+}
+
 async fn al2023(c: &gascale::aws::Clients) -> String {
     gascale::aws::ec2::al2023_ami(c, None, gascale::config::Arch::X86_64).await.unwrap()
 }
@@ -46,18 +51,7 @@ async fn al2023(c: &gascale::aws::Clients) -> String {
 fn ec2_ids_are_unknown_for_a_moment_after_create() {
     let c = sdk();
     runtime().block_on(async {
-        let vpc = c
-            .ec2
-            .create_vpc()
-            .cidr_block("10.9.0.0/16")
-            .send()
-            .await
-            .unwrap()
-            .vpc()
-            .unwrap()
-            .vpc_id()
-            .unwrap()
-            .to_owned();
+        let vpc = new_vpc(&c, "10.9.0.0/16").await;
         let tag = Tag::builder().key("k").value("v").build();
         let r = c.ec2.create_tags().resources(&vpc).tags(tag.clone()).send().await;
         assert_eq!(code_of("CreateTags on a new VPC", r), "InvalidVpcID.NotFound");
@@ -84,18 +78,7 @@ fn ec2_ids_are_unknown_for_a_moment_after_create() {
 fn nat_gateways_take_time_to_come_and_go_and_their_interface_outlives_the_delete() {
     let c = sdk();
     runtime().block_on(async {
-        let vpc = c
-            .ec2
-            .create_vpc()
-            .cidr_block("10.8.0.0/16")
-            .send()
-            .await
-            .unwrap()
-            .vpc()
-            .unwrap()
-            .vpc_id()
-            .unwrap()
-            .to_owned();
+        let vpc = new_vpc(&c, "10.8.0.0/16").await;
         let subnet =
             eventually("CreateSubnet", || c.ec2.create_subnet().vpc_id(&vpc).cidr_block("10.8.1.0/24").send()).await;
         let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_owned();
@@ -314,5 +297,41 @@ fn terminate_with_one_unknown_id_terminates_none_and_volumes_detach_late() {
         let r = c.ec2.delete_volume().volume_id(&volume).send().await;
         assert_eq!(code_of("DeleteVolume right after its instance terminated", r), "VolumeInUse");
         eventually("DeleteVolume", || c.ec2.delete_volume().volume_id(&volume).send()).await;
+    });
+}
+
+#[test]
+fn an_auto_scaling_group_cannot_be_deleted_right_after_a_capacity_change() {
+    let c = sdk();
+    let name = unique_name("strict-asg-");
+    runtime().block_on(async {
+        let ami = al2023(&c).await;
+        let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+            .image_id(&ami)
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Small)
+            .build();
+        let lt =
+            c.ec2.create_launch_template().launch_template_name(&name).launch_template_data(data).send().await.unwrap();
+        let lt = lt.launch_template().unwrap().launch_template_id().unwrap().to_owned();
+        let spec = aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_id(&lt).build();
+        eventually("CreateAutoScalingGroup", || {
+            c.autoscaling
+                .create_auto_scaling_group()
+                .auto_scaling_group_name(&name)
+                .launch_template(spec.clone())
+                .min_size(0)
+                .max_size(2)
+                .availability_zones("eu-west-1a")
+                .send()
+        })
+        .await;
+        c.autoscaling.set_desired_capacity().auto_scaling_group_name(&name).desired_capacity(1).send().await.unwrap();
+        let r =
+            c.autoscaling.delete_auto_scaling_group().auto_scaling_group_name(&name).force_delete(true).send().await;
+        assert_eq!(code_of("DeleteAutoScalingGroup right after SetDesiredCapacity", r), "ScalingActivityInProgress");
+        eventually("DeleteAutoScalingGroup", || {
+            c.autoscaling.delete_auto_scaling_group().auto_scaling_group_name(&name).force_delete(true).send()
+        })
+        .await;
     });
 }

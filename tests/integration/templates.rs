@@ -94,6 +94,7 @@ const RUNNER_KEYS: &[(&str, &[&str])] = &[
             "capacity_per_instance",
             "max_use_count",
             "max_instances",
+            "instance_ready_command",
             "plugin_config",
             "connector_config",
             "policy",
@@ -175,6 +176,7 @@ fn config_toml_carries_the_configured_values() {
         "amazonec2-iam-instance-profile=gascale-platform-worker",
         "amazonec2-root-size=40",
         "amazonec2-metadata-token=required",
+        "amazonec2-metadata-token-response-hop-limit=1",
     ] {
         assert!(options.contains(&expected), "MachineOptions lacks {expected}: {options:?}");
     }

@@ -1,0 +1,80 @@
+//! What the region offers, read before anything is created: the instance
+//! types offered in each zone and the processor architectures of a type.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{Filter, LocationType};
+
+use super::errors::on;
+use super::Clients;
+use crate::error::Result;
+
+/// Zone → the types among `types` offered there
+/// (DescribeInstanceTypeOfferings, location type availability-zone).
+pub async fn types_by_zone(
+    c: &Clients,
+    zones: &[String],
+    types: &[String],
+) -> Result<BTreeMap<String, BTreeSet<String>>> {
+    let offerings: Vec<aws_sdk_ec2::types::InstanceTypeOffering> = c
+        .ec2
+        .describe_instance_type_offerings()
+        .location_type(LocationType::AvailabilityZone)
+        .filters(Filter::builder().name("location").set_values(Some(zones.to_vec())).build())
+        .filters(Filter::builder().name("instance-type").set_values(Some(types.to_vec())).build())
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(on("ec2:DescribeInstanceTypeOfferings", &types.join(",")))?;
+    let mut by_zone: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for o in offerings {
+        if let (Some(zone), Some(t)) = (o.location(), o.instance_type()) {
+            by_zone.entry(zone.to_owned()).or_default().insert(t.as_str().to_owned());
+        }
+    }
+    Ok(by_zone)
+}
+
+/// (Elastic IPs allocated in the region, the account's quota of them):
+/// DescribeAddresses and the `vpc-max-elastic-ips` account attribute
+/// (DescribeAccountAttributes).
+pub async fn elastic_ips(c: &Clients) -> Result<(usize, usize)> {
+    let (addresses, attributes) = tokio::try_join!(
+        async { c.ec2.describe_addresses().send().await.map_err(on("ec2:DescribeAddresses", "(region)")) },
+        async {
+            c.ec2
+                .describe_account_attributes()
+                .attribute_names(aws_sdk_ec2::types::AccountAttributeName::from("vpc-max-elastic-ips"))
+                .send()
+                .await
+                .map_err(on("ec2:DescribeAccountAttributes", "vpc-max-elastic-ips"))
+        },
+    )?;
+    let quota = attributes
+        .account_attributes()
+        .iter()
+        .filter(|a| a.attribute_name() == Some("vpc-max-elastic-ips"))
+        .flat_map(|a| a.attribute_values())
+        .filter_map(|v| v.attribute_value()?.parse().ok())
+        .next()
+        .unwrap_or(usize::MAX);
+    Ok((addresses.addresses().len(), quota))
+}
+
+/// Type → the architectures it runs (`x86_64`, `arm64`), for known types.
+pub async fn architectures(c: &Clients, types: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
+    let request =
+        c.ec2.describe_instance_types().set_instance_types(Some(types.iter().map(|t| t.as_str().into()).collect()));
+    let out = request.send().await.map_err(on("ec2:DescribeInstanceTypes", &types.join(",")))?;
+    Ok(out
+        .instance_types()
+        .iter()
+        .filter_map(|t| {
+            let name = t.instance_type()?.as_str().to_owned();
+            let archs = t.processor_info()?.supported_architectures().iter().map(|a| a.as_str().to_owned()).collect();
+            Some((name, archs))
+        })
+        .collect())
+}

@@ -1,0 +1,128 @@
+//! A plan that tells the truth: every bucket setting takes part in the
+//! diff, and a security-group rule changed by hand shows as drift that
+//! `plan --detailed-exitcode` reports and `up` puts back.
+
+use aws_sdk_ec2::types::{IpPermission, IpRange};
+
+use crate::harness::{runtime, sdk, unique_name};
+use crate::up::{minimal, up_json};
+
+#[test]
+fn a_changed_bucket_setting_is_planned_and_applied() {
+    let c = sdk();
+    let name = unique_name("life");
+    let w = minimal(&name, "cache: {expiration_days: 3}\n");
+    let out = up_json(&w);
+    let bucket = out["bucket"].as_str().unwrap().to_owned();
+    let yaml = std::fs::read_to_string(w.path().join("gascale.yaml")).unwrap();
+    std::fs::write(w.path().join("gascale.yaml"), yaml.replace("expiration_days: 3", "expiration_days: 5")).unwrap();
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("~ bucket"), "{}", plan.stdout);
+    up_json(&w);
+    let days = runtime().block_on(async {
+        let lc = c.s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await.unwrap();
+        lc.rules()
+            .iter()
+            .find(|r| r.id() == Some("gascale-cache-expiry"))
+            .unwrap()
+            .expiration()
+            .unwrap()
+            .days()
+            .unwrap()
+    });
+    assert_eq!(days, 5);
+    assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0);
+    assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
+}
+
+#[test]
+fn an_ingress_rule_added_by_hand_is_drift_that_up_removes() {
+    let c = sdk();
+    let name = unique_name("drift");
+    let w = minimal(&name, "network: {allow_cidrs: [203.0.113.0/24]}\n");
+    let out = up_json(&w);
+    let sg = out["host_security_group_id"].as_str().unwrap().to_owned();
+    let ssh = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        .build();
+    runtime().block_on(async {
+        c.ec2.authorize_security_group_ingress().group_id(&sg).ip_permissions(ssh).send().await.unwrap();
+    });
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("changed outside gascale: 22/tcp from 0.0.0.0/0 added"), "{}", plan.stdout);
+    up_json(&w);
+    let rules = runtime().block_on(async {
+        let g = c.ec2.describe_security_groups().group_ids(&sg).send().await.unwrap();
+        gascale::aws::network::ingress_rules(g.security_groups()[0].ip_permissions())
+            .into_iter()
+            .map(|(l, _)| l)
+            .collect::<Vec<_>>()
+    });
+    assert!(!rules.iter().any(|l| l.starts_with("22/")), "{rules:?}");
+    assert!(rules.contains(&"443/tcp from 203.0.113.0/24".to_owned()), "{rules:?}");
+    assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0);
+    // A rule of ours revoked by hand is drift too.
+    let https = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443)
+        .ip_ranges(IpRange::builder().cidr_ip("203.0.113.0/24").build())
+        .build();
+    runtime().block_on(async {
+        c.ec2.revoke_security_group_ingress().group_id(&sg).ip_permissions(https).send().await.unwrap();
+    });
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2);
+    assert!(plan.stdout.contains("443/tcp from 203.0.113.0/24 removed"), "{}", plan.stdout);
+    up_json(&w);
+    assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0);
+    assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
+}
+
+#[test]
+fn what_would_fail_halfway_is_refused_before_any_change() {
+    let emulator = crate::harness::PrivateEmulator::start();
+    // The emulated region has three zones (eu-west-1a/b/c).
+    let w = minimal(&unique_name("zones"), "network: {azs: 4}\n");
+    let r = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(r.stderr.contains("network.azs: 4 zones asked for, but eu-west-1 has 3"), "{}", r.stderr);
+    let plan = emulator.gascale(&w, &["plan"]);
+    assert!(plan.stdout.contains("! network.azs"), "{}", plan.stdout);
+    // A Graviton type with the default x86_64 architecture.
+    let w = minimal(&unique_name("arch"), "gitlab: {instance_type: t4g.xlarge}\n");
+    let r = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(r.stderr.contains("gitlab.instance_type: t4g.xlarge runs arm64, not x86_64 (gitlab.arch)"), "{}", r.stderr);
+    let mutating: Vec<String> = emulator.operations().into_iter().filter(|o| crate::harness::is_mutating(o)).collect();
+    assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
+}
+
+#[test]
+fn a_deployment_that_would_run_out_of_elastic_ips_is_refused_before_any_change() {
+    // moto's account, like a new AWS account, may hold 5 Elastic IPs a
+    // region; a deployment takes 2 (host and NAT): the third is refused.
+    let emulator = crate::harness::PrivateEmulator::start_with(&["--eip-quota", "5"]);
+    for _ in 0..2 {
+        let w = minimal(&unique_name("eip"), "");
+        let r = emulator.gascale(&w, &["up", "--no-wait"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let w = minimal(&unique_name("eip"), "");
+    let before = emulator.operations().len();
+    let r = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("needs 2 new Elastic IPs (host and NAT gateway), and eu-west-1 has 4 of its 5 in use"),
+        "{}",
+        r.stderr
+    );
+    let mutating: Vec<String> =
+        emulator.operations()[before..].iter().filter(|o| crate::harness::is_mutating(o)).cloned().collect();
+    assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
+}
