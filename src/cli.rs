@@ -118,7 +118,7 @@ pub struct UpArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Do not wait for GitLab and the runner to come up.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub no_wait: bool,
     /// Allow replacing the GitLab host when a change needs a new one (its data volume is kept).
     #[arg(long)]

@@ -250,9 +250,37 @@ class RequestLog:
         start_response(captured["status"], headers + [("Content-Length", str(len(body)))])
         return [body]
 
+    def paginated(self, environ, body, start_response, set_name):
+        """moto answers every item at once; AWS pages some describes by
+        itself (MaxResults, else 1000 a page, and a NextToken): strict mode
+        does too, so a caller that reads one page misses the rest."""
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        size = int(form.get("MaxResults", ["1000"])[0])
+        start = int(form.get("NextToken", ["0"])[0] or 0)
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+
+        text = _read_all(self.app(environ, capture)).decode()
+        opening, closing = f"<{set_name}>", f"</{set_name}>"
+        if opening in text:
+            head, rest = text.split(opening, 1)
+            items, tail = rest.rsplit(closing, 1)
+            parts = _top_level_items(items)
+            page = parts[start:start + size]
+            token = f"<nextToken>{start + size}</nextToken>" if start + size < len(parts) else ""
+            text = head + opening + "".join(page) + closing + token + tail
+        data = text.encode()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        start_response(captured["status"], headers + [("Content-Length", str(len(data)))])
+        return [data]
+
     def serve(self, environ, body, start_response, op):
         if op == "DescribeAccountAttributes" and self.eip_quota is not None:
             return self.account_attributes(environ, start_response)
+        if op == "DescribeSpotInstanceRequests" and self.strict.enabled:
+            return self.paginated(environ, body, start_response, "spotInstanceRequestSet")
         if op == "SendCommand":
             self.ssm.record(body)
         elif op == "GetCommandInvocation":
@@ -260,6 +288,21 @@ class RequestLog:
             if answer is not None:
                 return answer
         return self.app(environ, start_response)
+
+
+def _top_level_items(xml):
+    """The `<item>…</item>` elements of a set, nested items kept inside."""
+    items, depth, begin = [], 0, 0
+    for m in re.finditer(r"</?item>", xml):
+        if m.group(0) == "<item>":
+            if depth == 0:
+                begin = m.start()
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                items.append(xml[begin:m.end()])
+    return items
 
 
 class _Recorder:

@@ -127,17 +127,7 @@ pub async fn find(
         .await
         .map_err(on("ec2:DescribeSpotInstanceRequests", deployment))?;
     let mut instance_ids: Vec<String> = found.iter().filter_map(|i| i.instance_id().map(str::to_owned)).collect();
-    // docker-machine passes the subnet inside the network-interface
-    // specification, not as the request's own SubnetId (rancher/machine
-    // amazonec2.go `netSpecs`).
-    let in_our_subnets = |r: &SpotInstanceRequest| {
-        r.launch_specification().is_some_and(|l| {
-            l.subnet_id()
-                .into_iter()
-                .chain(l.network_interfaces().iter().filter_map(|n| n.subnet_id()))
-                .any(|s| subnets.iter().any(|x| x == s))
-        })
-    };
+    let in_our_subnets = |r: &SpotInstanceRequest| spot_request_in(r, subnets);
     let spot_requests: Vec<String> = spots
         .iter()
         .filter(|r| {
@@ -175,6 +165,18 @@ pub async fn find(
     instance_ids.sort();
     key_pairs.sort();
     Ok(Workers { instances: instance_ids, spot_requests, key_pairs })
+}
+
+/// Whether a spot request launches into one of `subnets`: docker-machine
+/// passes the subnet inside the network-interface specification, not as the
+/// request's own SubnetId (rancher/machine amazonec2.go `netSpecs`).
+pub fn spot_request_in(r: &SpotInstanceRequest, subnets: &[String]) -> bool {
+    r.launch_specification().is_some_and(|l| {
+        l.subnet_id()
+            .into_iter()
+            .chain(l.network_interfaces().iter().filter_map(|n| n.subnet_id()))
+            .any(|s| subnets.iter().any(|x| x == s))
+    })
 }
 
 /// Every instance the filters match, all pages.
@@ -217,6 +219,21 @@ pub async fn reap(c: &Clients, progress: &Progress, w: &Workers, timeout: Durati
 #[cfg(test)]
 mod tests {
     use super::is_worker_key;
+
+    #[test]
+    fn a_spot_request_is_found_by_the_subnet_of_its_network_interface() {
+        use aws_sdk_ec2::types::{InstanceNetworkInterfaceSpecification, LaunchSpecification, SpotInstanceRequest};
+        let ours = vec!["subnet-1".to_owned()];
+        let interface = InstanceNetworkInterfaceSpecification::builder().device_index(0).subnet_id("subnet-1").build();
+        let by_interface = SpotInstanceRequest::builder()
+            .launch_specification(LaunchSpecification::builder().network_interfaces(interface).build())
+            .build();
+        let elsewhere = SpotInstanceRequest::builder()
+            .launch_specification(LaunchSpecification::builder().subnet_id("subnet-9").build())
+            .build();
+        assert!(super::spot_request_in(&by_interface, &ours));
+        assert!(!super::spot_request_in(&elsewhere, &ours));
+    }
 
     #[test]
     fn worker_keys_are_named_after_their_machine() {

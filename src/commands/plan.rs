@@ -8,7 +8,7 @@ use crate::plan::PlanReport;
 pub async fn run(ctx: &Context, detailed_exitcode: bool) -> Result<u8> {
     let (session, _, inventory) = Session::open_discovered(ctx, None).await?;
     let state = session.store.load()?;
-    let plan = session.plan(&inventory, state.as_ref()).await?;
+    let plan = session.plan(ctx, &inventory, state.as_ref()).await?;
     ctx.output.emit(&PlanReport::new(&plan))?;
     let attention = plan.has_changes() || !plan.conflicts.is_empty() || !plan.problems.is_empty();
     Ok(if detailed_exitcode && attention { exit::CHANGES } else { exit::OK })

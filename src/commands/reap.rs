@@ -24,6 +24,9 @@ pub struct Candidate {
     pub created: String,
     pub age_seconds: u64,
     pub reap: bool,
+    /// Why reaping it failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -39,10 +42,11 @@ impl Report for Reaped {
             return writeln!(out, "no gascale deployments in {}", self.region);
         }
         for c in &self.deployments {
-            let verb = match (c.reap, self.dry_run) {
-                (true, true) => "would reap",
-                (true, false) => "reaped",
-                (false, _) => "kept",
+            let verb = match (c.reap, self.dry_run, &c.error) {
+                (true, true, _) => "would reap",
+                (true, false, Some(_)) => "failed",
+                (true, false, None) => "reaped",
+                (false, _, _) => "kept",
             };
             writeln!(out, "{verb:<10} {:<20} created {} ({}h ago)", c.deployment, c.created, c.age_seconds / 3600)?;
         }
@@ -75,6 +79,11 @@ async fn deployments(c: &Clients) -> Result<Vec<(String, String, Option<String>)
 }
 
 pub async fn run(ctx: &Context, older_than: Duration, dry_run: bool) -> Result<u8> {
+    // Checked before anything: one confirmation per deployment is no way
+    // to run unattended, and nothing may be claimed as reaped that was not.
+    if !dry_run && !ctx.yes && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(Error::Usage("reap without a terminal needs --yes (or --dry-run)".into()));
+    }
     let clients = ctx.clients_without_config().await?;
     let identity = clients.identity().await?;
     let now = chrono::Utc::now();
@@ -86,13 +95,13 @@ pub async fn run(ctx: &Context, older_than: Duration, dry_run: bool) -> Result<u
         };
         let age = (now - when.with_timezone(&chrono::Utc)).to_std().unwrap_or_default();
         candidates.push((
-            Candidate { deployment: name, created, age_seconds: age.as_secs(), reap: age > older_than },
+            Candidate { deployment: name, created, age_seconds: age.as_secs(), reap: age > older_than, error: None },
             bucket,
         ));
     }
     let mut failures = Vec::new();
     if !dry_run {
-        for (c, bucket) in candidates.iter().filter(|(c, _)| c.reap) {
+        for (c, bucket) in candidates.iter_mut().filter(|(c, _)| c.reap) {
             let mut d = config::parse(&format!("metadata: {{name: {}, region: {}}}", c.deployment, clients.region))
                 .map_err(|p| Error::Failed(format!("deployment name {:?} from AWS: {}", c.deployment, p[0].message)))?;
             d.cache.bucket = bucket.clone();
@@ -100,6 +109,7 @@ pub async fn run(ctx: &Context, older_than: Duration, dry_run: bool) -> Result<u
             let session = Session::of(ctx, d, clients.clone(), identity.clone());
             if let Err(e) = destroy::destroy(ctx, &session, false).await {
                 ctx.progress.error(format!("deployment {}: {e}", c.deployment));
+                c.error = Some(e.to_string());
                 failures.push((c.deployment.clone(), e));
             }
         }

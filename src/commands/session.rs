@@ -65,7 +65,15 @@ impl Session {
     }
 
     /// The plan for `inventory`, with the preflight's findings.
-    pub async fn plan(&self, inventory: &Inventory, state: Option<&State>) -> Result<Plan> {
+    pub async fn plan(&self, ctx: &Context, inventory: &Inventory, state: Option<&State>) -> Result<Plan> {
+        if !self.d.autoscaler() {
+            // GitLab deprecated the docker+machine executor in Runner 17.5
+            // and removes it in 20.0 (DESIGN.md; GitLab Runner docs).
+            ctx.progress.warn(
+                "runner.executor docker+machine is deprecated and goes with GitLab Runner 20.0 (May 2027); \
+                 switch with runner.executor: docker-autoscaler (GitLab and its data stay)",
+            );
+        }
         let known = Known { inventory, state, account: &self.identity.account, bucket: &self.bucket };
         let mut plan = plan::build(&self.d, &known);
         plan.problems = plan::preflight::check(&self.clients, &self.d, &plan, &inventory.availability_zones).await?;

@@ -26,7 +26,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
         ));
     }
     let state = session.store.load()?;
-    let plan = session.plan(&inventory, state.as_ref()).await?;
+    let plan = session.plan(ctx, &inventory, state.as_ref()).await?;
     if args.dry_run {
         ctx.output.emit(&PlanReport::new(&plan))?;
         return Ok(exit::OK);

@@ -40,6 +40,7 @@ pub const EC2: &[&str] = &[
     "DeleteVolume",
     "DeleteVpc",
     "DeleteVpcEndpoints",
+    "DescribeAccountAttributes",
     "DescribeAddresses",
     "DescribeAvailabilityZones",
     "DescribeInstanceTypeOfferings",

@@ -25,22 +25,39 @@ pub async fn check(c: &Clients, d: &Deployment, plan: &Plan, zones: &[String]) -
         ));
         return Ok(problems);
     }
+    // The two checks read independently: at once, one round trip.
+    let (eips, types) = tokio::try_join!(elastic_ips(c, d, plan), types(c, d, plan, zones))?;
+    problems.extend(eips);
+    problems.extend(types);
+    Ok(problems)
+}
+
+/// Default quota 5 a region (VPC user guide, "Elastic IP address quotas"):
+/// a third deployment in a region would fail halfway.
+async fn elastic_ips(c: &Clients, d: &Deployment, plan: &Plan) -> Result<Option<String>> {
     let new_eips = plan.steps.iter().filter(|s| s.action == Action::Create && s.kind == Kind::ElasticIp).count();
-    if new_eips > 0 {
-        // Default quota 5 a region (VPC user guide, "Elastic IP address
-        // quotas"): a third deployment in a region would fail halfway.
-        let (used, quota) = offerings::elastic_ips(c).await?;
-        if used + new_eips > quota {
-            problems.push(format!(
-                "network: the deployment needs {new_eips} new Elastic IPs (host{}), and {} has {used} of its {quota} in use; release some, set network.nat: false, or raise the quota \"EC2-VPC Elastic IPs\" in Service Quotas",
-                if d.network.nat { " and NAT gateway" } else { "" },
-                d.region()
-            ));
-        }
+    if new_eips == 0 {
+        return Ok(None);
     }
+    let (used, quota) = offerings::elastic_ips(c).await?;
+    Ok((used + new_eips > quota).then(|| {
+        format!(
+            "network: the deployment needs {new_eips} new Elastic IPs (host{}), and {} has {used} of its {quota} in use; release some, set network.nat: false, or raise the quota \"EC2-VPC Elastic IPs\" in Service Quotas",
+            if d.network.nat { " and NAT gateway" } else { "" },
+            d.region()
+        )
+    }))
+}
+
+/// The instance types offered in the zones used, running the configured
+/// architecture.
+async fn types(c: &Clients, d: &Deployment, plan: &Plan, zones: &[String]) -> Result<Vec<String>> {
+    let creates = |kinds: &[Kind]| plan.steps.iter().any(|s| s.action != Action::Keep && kinds.contains(&s.kind));
+    let mut problems = Vec::new();
     if !creates(&[Kind::Subnet, Kind::Instance, Kind::LaunchTemplate, Kind::AutoScalingGroup, Kind::RunnerConfig]) {
         return Ok(problems);
     }
+    let wanted = d.network.azs as usize;
     let zones: Vec<String> = zones.iter().take(wanted).cloned().collect();
     let host_zone = zones.first().cloned().unwrap_or_default();
     // (type, its architecture, the type's key, the architecture's key)

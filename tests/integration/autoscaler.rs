@@ -230,6 +230,26 @@ fn up_creates_the_worker_group_and_destroy_removes_it_with_its_instances() {
         let g = g.unwrap().auto_scaling_groups()[0].clone();
         assert_eq!((g.max_size(), g.desired_capacity()), (Some(25), Some(3)));
     });
+    // A launch-template setting becomes a new version the group launches.
+    let config = autoscaler_config(&name)
+        .replace("max_instances: 20", "max_instances: 25")
+        .replace("root_volume_gb: 50", "root_volume_gb: 60");
+    std::fs::write(w.path().join("gascale.yaml"), config).unwrap();
+    let changed = changes(&w);
+    assert!(changed.contains(&("launch-template/workers".to_owned(), "update".to_owned())), "{changed:?}");
+    up(&w);
+    runtime().block_on(async {
+        let versions = c
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_name(&group_name)
+            .versions("$Latest")
+            .send()
+            .await
+            .unwrap();
+        let data = versions.launch_template_versions()[0].launch_template_data().unwrap();
+        assert_eq!(data.block_device_mappings()[0].ebs().unwrap().volume_size(), Some(60));
+    });
     let destroy = w.gascale(&["destroy", "--yes"]);
     assert_eq!(destroy.code, 0, "{}", destroy.stderr);
     assert_eq!(owned::count(&c, &name), owned::nothing());

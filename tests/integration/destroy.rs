@@ -96,6 +96,22 @@ fn launch_workers(
                 .await
                 .unwrap();
         }
+        // A request naming its subnet at the top. (One naming it only in its
+        // network interface follows; moto drops that specification and
+        // fulfils the request in the default VPC, so only the unit test of
+        // aws::workers checks that match.)
+        c.ec2
+            .request_spot_instances()
+            .launch_specification(
+                RequestSpotLaunchSpecification::builder()
+                    .image_id(&image)
+                    .instance_type(InstanceType::T3Small)
+                    .subnet_id(&subnet)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
         c.ec2
             .request_spot_instances()
             .launch_specification(
@@ -140,9 +156,9 @@ fn assert_nothing_left(c: &gascale::aws::Clients, name: &str, outputs: &serde_js
             .filter(|i| i.state().and_then(|s| s.name()).map(|s| s.as_str()) != Some("terminated"))
             .collect();
         assert!(live.is_empty(), "{} workers still running", live.len());
-        let spots = c.ec2.describe_spot_instance_requests().send().await.unwrap();
+        let spots: Vec<aws_sdk_ec2::types::SpotInstanceRequest> =
+            c.ec2.describe_spot_instance_requests().into_paginator().items().send().try_collect().await.unwrap();
         let open: Vec<_> = spots
-            .spot_instance_requests()
             .iter()
             .filter(|r| {
                 r.launch_specification().is_some_and(|l| {
@@ -191,6 +207,19 @@ fn destroy_leaves_nothing_workers_included() {
     let w = minimal(&name, "");
     let outputs = up(&w);
     launch_workers(&c, &w, &outputs, 30, 30, 3);
+    // The runner's cache holds objects and an upload it never finished.
+    let bucket = outputs["bucket"].as_str().unwrap().to_owned();
+    runtime().block_on(async {
+        // The runner writes over TLS; the emulator speaks plain HTTP, which
+        // the bucket's TLS-only policy refuses (moto evaluates it): lifted
+        // for these writes only.
+        c.s3.delete_bucket_policy().bucket(&bucket).send().await.unwrap();
+        for key in ["runner/project/1/a", "runner/project/1/b"] {
+            let body = aws_sdk_s3::primitives::ByteStream::from_static(b"cache");
+            c.s3.put_object().bucket(&bucket).key(key).body(body).send().await.unwrap();
+        }
+        c.s3.create_multipart_upload().bucket(&bucket).key("runner/project/2/c").send().await.unwrap();
+    });
     let plan = w.gascale(&["destroy", "--dry-run"]);
     assert_eq!(plan.code, 0);
     assert!(plan.stdout.contains("- workers") && plan.stdout.contains("instances"), "{}", plan.stdout);
@@ -393,6 +422,11 @@ fn reap_removes_only_the_old_deployment() {
     assert!(dry.stdout.lines().any(|l| l.starts_with("would reap") && l.contains(&old)), "{}", dry.stdout);
     assert!(dry.stdout.lines().any(|l| l.starts_with("kept") && l.contains(&new)), "{}", dry.stdout);
     assert_eq!(owned::count(&c, &old), owned::complete(), "reap --dry-run deleted something");
+    // No terminal, no --yes: refused before anything, nothing claimed.
+    let refused = wn.gascale(&["reap", "--older-than", "6h"]);
+    assert_eq!(refused.code, 64, "{}", refused.stderr);
+    assert!(refused.stdout.is_empty() && refused.stderr.contains("--yes"), "{}{}", refused.stdout, refused.stderr);
+    assert_eq!(owned::count(&c, &old), owned::complete());
     let r = wn.gascale(&["reap", "--older-than", "6h", "--yes"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(owned::count(&c, &old), owned::nothing());
@@ -435,4 +469,38 @@ fn destroying_demo_leaves_the_workers_of_demo_2_alone() {
     });
     assert_eq!(w2.gascale(&["destroy", "--yes"]).code, 0);
     assert_nothing_left(&c, &other, &outputs2);
+}
+
+#[test]
+fn a_busy_region_does_not_hide_the_deployment_s_workers() {
+    // 1,100 key pairs and 1,100 spot requests of others in the region: the
+    // emulator pages spot requests as AWS does (1000 a page, then a
+    // NextToken); gascale must read every page.
+    let emulator = PrivateEmulator::start();
+    let c = sdk_at(&emulator.endpoint);
+    let name = unique_name("busy");
+    let w = minimal(&name, "");
+    let r = emulator.gascale(&w, &["up", "--no-wait", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let outputs: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let image = ami(&c);
+    runtime().block_on(async {
+        for k in 0..1100 {
+            c.ec2.create_key_pair().key_name(format!("someone-else-{k}")).send().await.unwrap();
+        }
+        let spec =
+            RequestSpotLaunchSpecification::builder().image_id(&image).instance_type(InstanceType::T3Small).build();
+        c.ec2.request_spot_instances().instance_count(1100).launch_specification(spec).send().await.unwrap();
+    });
+    // Ours come last: behind the first page.
+    launch_workers(&c, &w, &outputs, 3, 3, 0);
+    let d = emulator.gascale(&w, &["destroy", "--yes"]);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    assert_nothing_left(&c, &name, &outputs);
+    runtime().block_on(async {
+        let keys = c.ec2.describe_key_pairs().send().await.unwrap();
+        let others =
+            keys.key_pairs().iter().filter(|k| k.key_name().unwrap_or_default().starts_with("someone-else-")).count();
+        assert_eq!(others, 1100, "the others' key pairs stay");
+    });
 }

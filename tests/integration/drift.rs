@@ -126,3 +126,12 @@ fn a_deployment_that_would_run_out_of_elastic_ips_is_refused_before_any_change()
         emulator.operations()[before..].iter().filter(|o| crate::harness::is_mutating(o)).cloned().collect();
     assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
 }
+
+#[test]
+fn plan_warns_while_docker_machine_is_in_use() {
+    let w = minimal(&unique_name("dm"), "runner: {executor: docker+machine}\n");
+    let plan = w.gascale(&["plan"]);
+    assert!(plan.stderr.contains("docker+machine is deprecated and goes with GitLab Runner 20.0"), "{}", plan.stderr);
+    let w = minimal(&unique_name("da"), "runner: {executor: docker-autoscaler}\n");
+    assert!(!w.gascale(&["plan"]).stderr.contains("deprecated"));
+}

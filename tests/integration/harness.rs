@@ -110,9 +110,11 @@ pub fn sdk_at(endpoint: &str) -> gascale::aws::Clients {
     clients(endpoint, "setup")
 }
 
-/// Clients that meet strict mode as gascale does (signing as `testing`).
+/// Clients that meet strict mode as gascale does (signing as `probe`: not
+/// `setup`, and not `testing`, whose calls scripts/check-permissions counts
+/// as gascale's).
 pub fn sdk_strict() -> gascale::aws::Clients {
-    clients(endpoint(), "testing")
+    clients(endpoint(), "probe")
 }
 
 fn clients(endpoint: &str, access_key: &str) -> gascale::aws::Clients {

@@ -282,3 +282,29 @@ fn the_worker_role_holds_no_permission() {
     });
     assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
 }
+
+#[test]
+fn a_worker_role_an_older_gascale_gave_ssm_loses_it() {
+    // Before, every role carried AmazonSSMManagedInstanceCore: converging
+    // such a role (its spec tag from then) detaches it.
+    let c = crate::harness::sdk();
+    let name = crate::harness::unique_name("old");
+    let w = crate::up::minimal(&name, "");
+    crate::up::up_json(&w);
+    let role = format!("gascale-{name}-worker");
+    crate::harness::runtime().block_on(async {
+        let policy = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
+        c.iam.attach_role_policy().role_name(&role).policy_arn(policy).send().await.unwrap();
+        let old = aws_sdk_iam::types::Tag::builder().key("gascale:spec").value("0123456789abcdef").build().unwrap();
+        c.iam.tag_role().role_name(&role).tags(old).send().await.unwrap();
+    });
+    let plan = w.gascale(&["plan"]);
+    assert!(plan.stdout.contains("~ iam/role/worker"), "{}", plan.stdout);
+    crate::up::up_json(&w);
+    crate::harness::runtime().block_on(async {
+        let attached = c.iam.list_attached_role_policies().role_name(&role).send().await.unwrap();
+        assert!(attached.attached_policies().is_empty(), "{:?}", attached.attached_policies());
+    });
+    assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0);
+    assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
+}

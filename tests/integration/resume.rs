@@ -162,3 +162,33 @@ fn a_host_terminated_out_of_band_is_launched_again() {
     assert_eq!(owned::count(&c, &name), owned::complete());
     assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
 }
+
+#[test]
+fn an_endpoint_left_incomplete_is_completed_in_place() {
+    // A run killed between creating the S3 endpoint and marking it complete
+    // leaves it `pending`: the next `up` converges the same endpoint (its
+    // route tables) instead of creating another.
+    let c = sdk();
+    let name = unique_name("vpce");
+    let w = minimal(&name, "");
+    let out = crate::up::up_json(&w);
+    let vpc = out["vpc_id"].as_str().unwrap().to_owned();
+    let endpoint = crate::harness::runtime().block_on(async {
+        let filter = aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpc).build();
+        let e = c.ec2.describe_vpc_endpoints().filters(filter).send().await.unwrap();
+        let id = e.vpc_endpoints()[0].vpc_endpoint_id().unwrap().to_owned();
+        let pending = aws_sdk_ec2::types::Tag::builder().key("gascale:spec").value("pending").build();
+        c.ec2.create_tags().resources(&id).tags(pending).send().await.unwrap();
+        id
+    });
+    let plan = w.gascale(&["plan"]);
+    assert!(plan.stdout.contains("left incomplete"), "{}", plan.stdout);
+    crate::up::up_json(&w);
+    assert_eq!(owned::count(&c, &name), owned::complete(), "the same endpoint, no second one");
+    crate::harness::runtime().block_on(async {
+        let e = c.ec2.describe_vpc_endpoints().vpc_endpoint_ids(&endpoint).send().await.unwrap();
+        assert_eq!(e.vpc_endpoints()[0].route_table_ids().len(), 2, "both route tables");
+    });
+    assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0);
+    assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
+}
