@@ -106,6 +106,7 @@ pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<
     // immediately visible", IAM user guide; a deleted bucket may still list,
     // S3 knowledge center): what this run deleted there gets 30 s to vanish.
     let started = std::time::Instant::now();
+    let mut looked_again = false;
     let left = loop {
         let (after, workers_left) = owned(session, None).await?;
         let left = destroy_plan(d.name(), d.region(), &session.identity.account, &after, &workers_left);
@@ -113,9 +114,12 @@ pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<
             matches!(s.kind, desired::Kind::IamRole | desired::Kind::InstanceProfile | desired::Kind::Bucket)
                 && outcome.changed.contains(&s.address)
         });
-        if left.steps.is_empty() || !lagging || started.elapsed() > std::time::Duration::from_secs(30) {
+        // At least one more look, however long the first took (throttling).
+        let waited = looked_again && started.elapsed() > std::time::Duration::from_secs(30);
+        if left.steps.is_empty() || !lagging || waited {
             break left;
         }
+        looked_again = true;
         crate::interrupt::sleep(std::time::Duration::from_secs(1)).await?;
     };
     if left.steps.is_empty() {

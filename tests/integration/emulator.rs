@@ -48,7 +48,7 @@ fn no_region_anywhere_is_a_usage_error_for_every_aws_command() {
         &["fetch-root-password"],
         &["exec", "--", "true"],
         &["render", "--out", "rendered"],
-        &["reap", "--older-than", "6h"],
+        &["reap", "--older-than", "6h", "--dry-run"],
     ];
     for args in commands {
         let r = w.gascale(args);
