@@ -22,7 +22,9 @@ def start_emulator(latency_ms):
     subprocess.run([os.path.join(ROOT, "scripts", "aws-emulator"), "stop", "--dir", emu_dir], check=False)
     endpoint = subprocess.run(
         [os.path.join(ROOT, "scripts", "aws-emulator"), "start", "--dir", emu_dir,
-         "--parent-pid", str(os.getpid()), "--latency-ms", str(latency_ms)],
+         "--parent-pid", str(os.getpid()), "--latency-ms", str(latency_ms),
+         # Several deployments live at once: an account with a raised quota.
+         "--eip-quota", "1000"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()
     return endpoint, os.path.join(emu_dir, "requests.jsonl")
