@@ -319,6 +319,11 @@ pub fn line((port, source): &(i32, Source)) -> String {
     }
 }
 
+/// Whether a rule line's source is `source` (a group ID or a CIDR).
+pub fn from_source(line: &str, source: &str) -> bool {
+    line.strip_suffix(source).is_some_and(|rest| rest.ends_with(" from "))
+}
+
 /// A group's ingress split into single-source rules, each with its line:
 /// what discovery shows and what convergence can revoke one at a time.
 pub fn ingress_rules(permissions: &[IpPermission]) -> Vec<(String, IpPermission)> {

@@ -6,30 +6,44 @@
 
 use super::desired::{self, Desired, Role, Spec};
 use crate::aws::discover::Inventory;
-use crate::aws::network::{line, Source};
+use crate::aws::network::{from_source, line, Source};
+
+/// The host group's rules of its own: HTTP(S) from the allowed networks.
+pub fn host_rules(allow_cidrs: &[String]) -> Vec<(i32, Source)> {
+    allow_cidrs.iter().flat_map(|c| [80, 443].map(|p| (p, Source::Cidr(c.clone())))).collect()
+}
+
+/// The workers' group's rules: SSH, and docker-machine's Docker port unless
+/// the workers are docker-autoscaler's, from the host's group.
+pub fn worker_rules(ssh_only: bool, host_group: &str) -> Vec<(i32, Source)> {
+    let ports: &[i32] = if ssh_only { &[22] } else { &[22, 2376] };
+    ports.iter().map(|p| (*p, Source::Group(host_group.to_owned()))).collect()
+}
+
+/// What the workers' step adds to the host's group: HTTP(S) from the workers.
+pub fn from_workers(workers_group: &str) -> Vec<(i32, Source)> {
+    [80, 443].map(|p| (p, Source::Group(workers_group.to_owned()))).to_vec()
+}
 
 /// `changed outside gascale: …` for the resource at `want`, if it drifted.
 pub fn describe(want: &Desired, inv: &Inventory) -> Option<String> {
     let Spec::SecurityGroup { role, allow_cidrs, ssh_only, .. } = &want.spec else { return None };
     let rules = |address: &str| inv.id(address).and_then(|id| inv.live.get(id).map(|l| (id, l)));
     let workers = inv.id(desired::SG_WORKERS);
-    let from = |id: &str, l: &String| l.ends_with(&format!(" from {id}"));
+    let lines = |rules: Vec<(i32, Source)>| rules.iter().map(line).collect::<Vec<String>>();
     let (have, want_lines): (Vec<String>, Vec<String>) = match role {
         Role::Host => {
             let (_, live) = rules(desired::SG_HOST)?;
-            let have = live.iter().filter(|l| workers.is_none_or(|w| !from(w, l))).cloned().collect();
-            let want =
-                allow_cidrs.iter().flat_map(|c| [80, 443].map(|p| line(&(p, Source::Cidr(c.clone()))))).collect();
-            (have, want)
+            let have = live.iter().filter(|l| workers.is_none_or(|w| !from_source(l, w))).cloned().collect();
+            (have, lines(host_rules(allow_cidrs)))
         }
         Role::Workers => {
             let (id, live) = rules(desired::SG_WORKERS)?;
             let (host, host_live) = rules(desired::SG_HOST)?;
-            let ports: &[i32] = if *ssh_only { &[22] } else { &[22, 2376] };
-            let mut want: Vec<String> = ports.iter().map(|p| line(&(*p, Source::Group(host.to_owned())))).collect();
-            want.extend([80, 443].map(|p| line(&(p, Source::Group(id.to_owned())))));
+            let mut want = lines(worker_rules(*ssh_only, host));
+            want.extend(lines(from_workers(id)));
             let mut have = live.clone();
-            have.extend(host_live.iter().filter(|l| from(id, l)).cloned());
+            have.extend(host_live.iter().filter(|l| from_source(l, id)).cloned());
             (have, want)
         }
     };

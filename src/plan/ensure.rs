@@ -6,9 +6,9 @@ use sha2::{Digest, Sha256};
 
 use super::apply::Env;
 use super::desired::{self, role_name, Role, Spec};
-use super::{host_fingerprint, Action, Step};
+use super::{drift, host_fingerprint, Action, Step};
 use crate::aws::errors::is_dependency_violation_code;
-use crate::aws::network::{self, RouteTarget, Source};
+use crate::aws::network::{self, RouteTarget};
 use crate::aws::{delete as aws_delete, ec2, fleet, iam, s3, tags};
 use crate::error::{Error, Result};
 use crate::render;
@@ -71,26 +71,18 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             // group, which the workers' step owns (it creates that group).
             match role {
                 Role::Host => {
-                    let want: Vec<(i32, Source)> = allow_cidrs
-                        .iter()
-                        .flat_map(|cidr| [80, 443].map(|p| (p, Source::Cidr(cidr.clone()))))
-                        .collect();
                     let workers = env.ids.lock().expect("ids lock").get(desired::SG_WORKERS).cloned();
-                    let not_from_workers =
-                        |line: &str| workers.as_deref().is_none_or(|w| !line.ends_with(&format!(" from {w}")));
+                    let not_from_workers = |l: &str| workers.as_deref().is_none_or(|w| !network::from_source(l, w));
+                    let want = drift::host_rules(allow_cidrs);
                     network::converge_ingress(c, &id, &want, not_from_workers, fresh).await?;
                 }
                 Role::Workers => {
                     let host = env.id(desired::SG_HOST)?;
-                    // SSH, and docker-machine's Docker port unless the workers are docker-autoscaler's.
-                    let ports: &[i32] = if *ssh_only { &[22] } else { &[22, 2376] };
-                    let from_host: Vec<(i32, Source)> =
-                        ports.iter().map(|p| (*p, Source::Group(host.clone()))).collect();
-                    let from_workers = [(80, Source::Group(id.clone())), (443, Source::Group(id.clone()))];
-                    let mine = format!(" from {id}");
+                    let (from_host, from_workers) = (drift::worker_rules(*ssh_only, &host), drift::from_workers(&id));
+                    let mine = |l: &str| network::from_source(l, &id);
                     tokio::try_join!(
                         network::converge_ingress(c, &id, &from_host, |_: &str| true, fresh),
-                        network::converge_ingress(c, &host, &from_workers, |l: &str| l.ends_with(&mine), false),
+                        network::converge_ingress(c, &host, &from_workers, mine, false),
                     )?;
                 }
             }
