@@ -28,6 +28,7 @@ from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from strict import S3_NOT_SUBRESOURCES, Request, Strict  # noqa: E402
+import moto_fixes  # noqa: E402
 
 from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication,
@@ -385,6 +386,7 @@ def parent_alive(pid):
 
 
 def main():
+    moto_fixes.apply()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", required=True, help="where to write the chosen port")

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::plan::desired::{role_name, Role};
 
 pub const SSM_CORE: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
-const INLINE_POLICY: &str = "gascale";
+pub const INLINE_POLICY: &str = "gascale";
 
 pub fn path(deployment: &str) -> String {
     format!("/gascale/{deployment}/")

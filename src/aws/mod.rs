@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod iam;
 pub mod network;
 pub mod offerings;
+pub mod policy;
 pub mod retry;
 pub mod s3;
 pub mod ssm;

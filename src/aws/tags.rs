@@ -16,6 +16,9 @@ pub const BOOTSTRAP: &str = "gascale:bootstrap";
 pub const RUNNER_SPEC: &str = "gascale:runner-spec";
 /// On the host: the executor of the runner configuration applied to it.
 pub const EXECUTOR: &str = "gascale:executor";
+/// On the host: the GitLab it was launched with (`ce 19.3.0`), so `plan`
+/// shows `gitlab: old -> new`.
+pub const GITLAB: &str = "gascale:gitlab";
 pub const PENDING: &str = "pending";
 /// On workers: `worker`.
 pub const ROLE: &str = "gascale:role";

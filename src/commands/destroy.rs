@@ -62,7 +62,7 @@ pub async fn run(ctx: &Context, dry_run: bool) -> Result<u8> {
     let session = Session::open(ctx).await?;
     match destroy(ctx, &session, dry_run).await? {
         Some(done) => ctx.output.emit(&done)?,
-        None => ctx.output.emit(&PlanReport::new(&dry_run_plan(&session).await?))?,
+        None => ctx.output.emit(&PlanReport::new(&dry_run_plan(&session).await?, ctx.verbose > 0))?,
     }
     Ok(exit::OK)
 }
@@ -90,7 +90,7 @@ pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<
         return Ok(Some(Destroyed { deployment: d.name().into(), deleted: Vec::new(), skipped: plan.conflicts }));
     }
     let mut text = Vec::new();
-    plan.write_text(&mut text).map_err(Error::io("formatting the plan"))?;
+    plan.write_text(&mut text, ctx.verbose > 0).map_err(Error::io("formatting the plan"))?;
     ctx.progress.info(String::from_utf8_lossy(&text).trim_end());
     confirm(ctx, d.name())?;
     ctx.progress.info(format!("acting as {}", session.whoami()));

@@ -30,6 +30,8 @@ pub struct Context {
     pub yes: bool,
     pub timeout: Duration,
     pub parallelism: usize,
+    /// `-v` count: `plan` shows every attribute from 1 on.
+    pub verbose: u8,
     aws: AwsSettings,
 }
 
@@ -47,6 +49,7 @@ impl Context {
             yes: g.yes,
             timeout: g.timeout,
             parallelism: g.parallelism as usize,
+            verbose: g.verbose,
             aws: AwsSettings {
                 profile: g.profile.clone(),
                 region: g.region.clone(),

@@ -28,11 +28,11 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     let state = session.store.load()?;
     let plan = session.plan(ctx, &inventory, state.as_ref()).await?;
     if args.dry_run {
-        ctx.output.emit(&PlanReport::new(&plan))?;
+        ctx.output.emit(&PlanReport::new(&plan, ctx.verbose > 0))?;
         return Ok(exit::OK);
     }
     let mut text = Vec::new();
-    plan.write_text(&mut text).map_err(Error::io("formatting the plan"))?;
+    plan.write_text(&mut text, ctx.verbose > 0).map_err(Error::io("formatting the plan"))?;
     ctx.progress.info(String::from_utf8_lossy(&text).trim_end());
     if !plan.problems.is_empty() {
         return Err(Error::Usage(format!("nothing was changed; fix these first:\n  {}", plan.problems.join("\n  "))));

@@ -62,6 +62,7 @@ pub fn destroy_plan(deployment: &str, region: &str, account: &str, inventory: &I
             // The workers' "ID" is the list itself; the display shows its summary.
             id: Some(id),
             reason: (!reason.is_empty()).then_some(reason),
+            attributes: Vec::new(),
             desired: None,
             fingerprint: String::new(),
         })

@@ -44,8 +44,11 @@ impl Plan {
         format!("Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy)
     }
 
-    /// The text form, also used by `up` for its log on stderr.
-    pub fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+    /// The text form, also used by `up` for its log on stderr: a line a
+    /// resource — a new one with its key attributes, a changed one with
+    /// `key: old -> new` — and with `detail` (`-v`) every attribute of
+    /// each resource to create or change on a line of its own.
+    pub fn write_text(&self, out: &mut dyn Write, detail: bool) -> io::Result<()> {
         writeln!(out, "deployment {} in {} (account {}):", self.deployment, self.region, self.account)?;
         let width = self.steps.iter().map(|s| s.address.len()).max().unwrap_or(0);
         for s in &self.steps {
@@ -53,10 +56,22 @@ impl Plan {
             if let Some(id) = s.id.as_ref().filter(|_| s.kind != super::Kind::Workers) {
                 line.push_str(&format!("  {id}"));
             }
+            if s.action == Action::Create {
+                for a in s.attributes.iter().filter(|a| a.brief) {
+                    line.push_str(&format!("  {}", a.brief_text()));
+                }
+            }
             if let Some(reason) = &s.reason {
                 line.push_str(&format!("  ({reason})"));
             }
             writeln!(out, "{}", line.trim_end())?;
+            let shown = s.action != Action::Keep && s.action != Action::Delete;
+            for a in s.attributes.iter().filter(|_| detail && shown) {
+                match a.change() {
+                    Some(change) => writeln!(out, "        ~ {change}")?,
+                    None => writeln!(out, "          {}: {}", a.key, a.value)?,
+                }
+            }
         }
         for c in &self.conflicts {
             writeln!(out, "  ! {c}")?;
@@ -73,19 +88,22 @@ impl Plan {
 pub struct PlanReport<'a> {
     #[serde(flatten)]
     pub plan: &'a Plan,
+    /// Every attribute in the text form (`-v`).
+    #[serde(skip)]
+    pub detail: bool,
     pub summary: Summary,
     /// The longest chain of calls that must run one after another.
     pub critical_path: super::critical::CriticalPath,
 }
 
 impl<'a> PlanReport<'a> {
-    pub fn new(plan: &'a Plan) -> PlanReport<'a> {
-        PlanReport { plan, summary: plan.summary(), critical_path: super::critical::critical_path(plan) }
+    pub fn new(plan: &'a Plan, detail: bool) -> PlanReport<'a> {
+        PlanReport { plan, detail, summary: plan.summary(), critical_path: super::critical::critical_path(plan) }
     }
 }
 
 impl Report for PlanReport<'_> {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
-        self.plan.write_text(out)
+        self.plan.write_text(out, self.detail)
     }
 }

@@ -259,13 +259,15 @@ async fn launch(
             .take(16)
             .map(|b| format!("{b:02x}"))
             .collect();
+    let mut tags = tags.to_vec();
+    tags.push((crate::aws::tags::GITLAB.into(), super::attrs::gitlab(d)));
     let launch = ec2::HostLaunch {
         ami: env.ami().await?,
         subnet: &env.id(&desired::public_subnet(0))?,
         security_group: &env.id(desired::SG_HOST)?,
         profile: &env.id(desired::PROFILE_HOST)?,
         user_data_gzip: rendered.user_data_gzip(),
-        tags,
+        tags: &tags,
         client_token: token,
     };
     ec2::launch_host(c, &env.progress, d, launch, env.timeout).await

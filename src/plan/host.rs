@@ -54,5 +54,8 @@ pub fn host_fingerprint(d: &Deployment, inputs: &HostInputs, ids: &BTreeMap<Stri
     h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// What `up` needs to replace the host.
+pub const REPLACE_WITH: &str = "a new host is needed (--allow-host-replacement)";
+
 pub const REPLACEMENT_REASON: &str =
     "its user-data or launch settings changed; a new host is needed (--allow-host-replacement)";

@@ -3,6 +3,7 @@
 //! list (see `apply`), so nothing is decided twice.
 
 pub mod apply;
+pub mod attrs;
 pub mod critical;
 pub mod desired;
 mod destroy;
@@ -12,6 +13,8 @@ mod ensure;
 mod host;
 pub mod permissions;
 pub mod preflight;
+#[cfg(test)]
+mod schema_walk;
 
 use std::collections::BTreeSet;
 
@@ -21,6 +24,11 @@ pub use desired::{Desired, Kind, Spec};
 pub use destroy::destroy_plan;
 pub use display::PlanReport;
 pub use host::{host_fingerprint, host_inputs};
+
+/// Config keys whose change needs no change to any resource, each with
+/// why: every other key shows in the plan (checked by a walk over every
+/// leaf of `gascale schema`, `schema_walk.rs`).
+pub const NO_PLAN_CHANGE: &[(&str, &str)] = &[];
 
 /// Why `up` refuses to replace the host on its own.
 pub fn host_replacement_reason() -> &'static str {
@@ -53,6 +61,9 @@ pub struct Step {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub deps: Vec<String>,
+    /// Its key settings, each with the live value where it differs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<attrs::Attr>,
     #[serde(skip)]
     pub desired: Option<Desired>,
     /// The fingerprint the resource gets once converged.
@@ -106,6 +117,8 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
     for want in &desired {
         let found = inv.found.get(&want.address);
         let fingerprint = fingerprint(d, k, want);
+        let attributes = attrs::attributes(d, k, want);
+        let changed = || attrs::changes(&attributes);
         let (action, reason) = match (found, want.kind) {
             (None, _) => (Action::Create, None),
             (Some(f), Kind::Bucket) if f.spec == "untagged" => {
@@ -119,14 +132,19 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
                     (Action::Update, Some("created by an interrupted run; tagging it".to_owned()))
                 }
             }
-            (Some(f), _) if f.spec == fingerprint => match drift::describe(want, inv) {
-                Some(why) => (Action::Update, Some(why)),
-                None => (Action::Keep, None),
-            },
+            (Some(f), _) if f.spec == fingerprint => {
+                match drift::describe(want, inv).or_else(|| attrs::drifted(want.kind, &attributes)) {
+                    Some(why) => (Action::Update, Some(why)),
+                    None => (Action::Keep, None),
+                }
+            }
             (Some(f), _) if f.spec == crate::aws::tags::PENDING => {
                 (Action::Update, Some("left incomplete by an interrupted run".into()))
             }
-            (Some(_), Kind::Instance) => (Action::Replace, Some(host::REPLACEMENT_REASON.into())),
+            (Some(_), Kind::Instance) => {
+                let why = changed().map_or(host::REPLACEMENT_REASON.into(), |c| format!("{c}; {}", host::REPLACE_WITH));
+                (Action::Replace, Some(why))
+            }
             (Some(f), Kind::RunnerConfig) if f.state != d.runner.executor.as_str() && f.state.starts_with("docker") => {
                 let why = format!(
                     "executor {} -> {}; the runner is reconfigured, GitLab and its data stay",
@@ -135,7 +153,7 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
                 );
                 (Action::Update, Some(why))
             }
-            (Some(_), _) => (Action::Update, Some("settings changed".into())),
+            (Some(_), _) => (Action::Update, Some(changed().unwrap_or_else(|| "settings changed".into()))),
         };
         steps.push(Step {
             address: want.address.clone(),
@@ -144,6 +162,7 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
             id: found.map(|f| f.id.clone()),
             reason,
             deps: want.deps.clone(),
+            attributes,
             desired: Some(want.clone()),
             fingerprint,
         });
@@ -163,6 +182,7 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
             action: Action::Delete,
             id: Some(f.id.clone()),
             reason: Some(reason.into()),
+            attributes: Vec::new(),
             desired: None,
             fingerprint: String::new(),
         });

@@ -37,7 +37,7 @@ pub fn ami(c: &gascale::aws::Clients) -> String {
 /// named after their machines; plus `caught` instances docker-machine was
 /// still creating (no tags, no name yet) and an open spot request that names
 /// its subnet only inside its network-interface specification.
-fn launch_workers(
+pub fn launch_workers(
     c: &gascale::aws::Clients,
     w: &Workdir,
     outputs: &serde_json::Value,

@@ -19,9 +19,33 @@ fn a_changed_bucket_setting_is_planned_and_applied() {
     let plan = w.gascale(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
     assert!(plan.stdout.contains("~ bucket"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("(expiration_days: 3 -> 5)"), "{}", plan.stdout);
     up_json(&w);
-    let days = runtime().block_on(async {
-        let lc = c.s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await.unwrap();
+    assert_eq!(expiration_days(&c, &bucket), 5);
+    assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0);
+    // The same setting changed by hand is drift, and `up` puts it back.
+    set_expiration_days(&c, &bucket, 30);
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("(changed outside gascale: expiration_days: 30 -> 5)"), "{}", plan.stdout);
+    up_json(&w);
+    assert_eq!(expiration_days(&c, &bucket), 5);
+    // A launch setting of the host: a replacement, named as such.
+    std::fs::write(
+        w.path().join("gascale.yaml"),
+        std::fs::read_to_string(w.path().join("gascale.yaml")).unwrap() + "gitlab: {instance_type: t3.large}\n",
+    )
+    .unwrap();
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("-/+ instance/host"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("instance_type: t3.xlarge -> t3.large (forces a new host)"), "{}", plan.stdout);
+    assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
+}
+
+fn expiration_days(c: &gascale::aws::Clients, bucket: &str) -> i32 {
+    runtime().block_on(async {
+        let lc = c.s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await.unwrap();
         lc.rules()
             .iter()
             .find(|r| r.id() == Some("gascale-cache-expiry"))
@@ -30,10 +54,114 @@ fn a_changed_bucket_setting_is_planned_and_applied() {
             .unwrap()
             .days()
             .unwrap()
+    })
+}
+
+/// The cache rule as someone editing it in the console leaves it.
+fn set_expiration_days(c: &gascale::aws::Clients, bucket: &str, days: i32) {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
+    };
+    let rule = LifecycleRule::builder()
+        .id("gascale-cache-expiry")
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix("runner/").build())
+        .expiration(LifecycleExpiration::builder().days(days).build())
+        .build()
+        .unwrap();
+    runtime().block_on(async {
+        c.s3.put_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .lifecycle_configuration(BucketLifecycleConfiguration::builder().rules(rule).build().unwrap())
+            .send()
+            .await
+            .unwrap();
     });
-    assert_eq!(days, 5);
-    assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+/// A statement slipped into the host role's policy and a worker group
+/// resized by hand: both drift, both named, both put back by `up`.
+#[test]
+fn a_policy_statement_and_a_group_size_changed_by_hand_are_drift() {
+    let c = sdk();
+    let name = unique_name("pol");
+    let w = minimal(&name, "runner: {executor: docker-autoscaler}\n");
+    up_json(&w);
+    let role = format!("gascale-{name}-host");
+    let group = format!("gascale-{name}-workers");
+    runtime().block_on(async {
+        let got = c.iam.get_role_policy().role_name(&role).policy_name("gascale").send().await.unwrap();
+        let text = percent_encoding::percent_decode_str(got.policy_document()).decode_utf8().unwrap().into_owned();
+        let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        doc["Statement"].as_array_mut().unwrap().push(serde_json::json!({
+            "Sid": "AddedByHand", "Effect": "Allow", "Action": "s3:*", "Resource": "*"
+        }));
+        c.iam
+            .put_role_policy()
+            .role_name(&role)
+            .policy_name("gascale")
+            .policy_document(doc.to_string())
+            .send()
+            .await
+            .unwrap();
+        c.autoscaling.update_auto_scaling_group().auto_scaling_group_name(&group).max_size(99).send().await.unwrap();
+    });
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout.contains("~ iam/role/host")
+            && plan.stdout.contains("statement AddedByHand: Allow s3:* on * -> (none)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("(changed outside gascale: max_size: 99 -> 10)"), "{}", plan.stdout);
+    up_json(&w);
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    let max = runtime().block_on(async {
+        let g = c.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&group).send().await.unwrap();
+        g.auto_scaling_groups()[0].max_size()
+    });
+    assert_eq!(max, Some(10));
     assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
+}
+
+/// `plan --output json` carries the attributes of every kind of resource,
+/// as the text shows them.
+#[test]
+fn the_json_plan_carries_every_resource_kinds_attributes() {
+    let emulator = crate::harness::PrivateEmulator::start();
+    let w = minimal(&unique_name("attrs"), "runner: {executor: docker-autoscaler}\ncache: {expiration_days: 3}\n");
+    let r = emulator.gascale(&w, &["plan", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let attr = |address: &str, key: &str| -> String {
+        let step = plan["steps"].as_array().unwrap().iter().find(|s| s["address"] == address).unwrap();
+        let found = step["attributes"].as_array().unwrap().iter().find(|a| a["key"] == key);
+        found.unwrap_or_else(|| panic!("{address} has no {key}: {step}"))["value"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(attr("vpc", "cidr"), "10.0.0.0/16");
+    assert_eq!(attr("subnet/private-1", "zone"), "eu-west-1b");
+    assert_eq!(attr("igw", "vpc"), "vpc");
+    assert_eq!(attr("eip/nat", "for"), "nat");
+    assert_eq!(attr("nat", "subnet"), "subnet/public-0");
+    assert_eq!(attr("rtb/private", "route"), "0.0.0.0/0 -> nat");
+    assert_eq!(attr("endpoint/s3", "service"), "com.amazonaws.eu-west-1.s3 (gateway)");
+    assert_eq!(attr("sg/workers", "ingress"), "22/tcp from sg/host");
+    assert_eq!(attr("iam/role/worker", "policies"), "none");
+    assert!(attr("iam/role/host", "statement FleetingScaleGroup").contains("autoscaling:SetDesiredCapacity"));
+    assert_eq!(attr("iam/profile/host", "role"), format!("gascale-{}-host", plan["deployment"].as_str().unwrap()));
+    assert_eq!(attr("bucket", "expiration_days"), "3");
+    assert_eq!(attr("volume/data", "size_gb"), "100");
+    assert_eq!(attr("instance/host", "instance_type"), "t3.xlarge");
+    assert_eq!(attr("launch-template/workers", "imds"), "v2 only, hop limit 1");
+    assert_eq!(attr("asg/workers", "max_size"), "10");
+    assert_eq!(attr("runner/config", "executor"), "docker-autoscaler");
+    let kinds: std::collections::BTreeSet<&str> =
+        plan["steps"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.len(), 16, "every kind but the workers is in the plan: {kinds:?}");
+    let host = plan["steps"].as_array().unwrap().iter().find(|s| s["address"] == "instance/host").unwrap();
+    assert!(host["attributes"].as_array().unwrap().iter().all(|a| a["forces_new_host"] == true));
 }
 
 #[test]

@@ -168,8 +168,13 @@ fn second_up_and_plan_make_no_mutating_call() {
     let emulator = PrivateEmulator::start();
     let name = unique_name("noop");
     let w = minimal(&name, "");
-    let first = emulator.gascale(&w, &["up", "--no-wait"]);
+    let first = emulator.gascale(&w, &["up", "--no-wait", "--output", "json"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
+    // 50 workers the runner launched (planted as docker-machine makes them)
+    // cost a no-op up nothing: it never lists them (issue: at most 30 reads,
+    // the same for any number of workers).
+    let outputs: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    crate::destroy::launch_workers(&crate::harness::sdk_at(&emulator.endpoint), &w, &outputs, 50, 50, 3);
     let before = emulator.operations().len();
     let second = emulator.gascale(&w, &["up", "--no-wait"]);
     assert_eq!(second.code, 0, "{}", second.stderr);
@@ -177,7 +182,7 @@ fn second_up_and_plan_make_no_mutating_call() {
     let ops = emulator.operations()[before..].to_vec();
     let mutating: Vec<&String> = ops.iter().filter(|o| is_mutating(o)).collect();
     assert!(mutating.is_empty(), "a no-op up called {mutating:?}");
-    assert!(ops.len() <= 20, "a no-op up made {} reads: {ops:?}", ops.len());
+    assert!(ops.len() <= 30, "a no-op up made {} reads: {ops:?}", ops.len());
     let before = emulator.operations().len();
     let plan = emulator.gascale(&w, &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
@@ -221,6 +226,17 @@ fn plan_on_an_empty_a_half_built_and_a_complete_deployment() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let complete = emulator.gascale(&w, &["plan"]);
     insta::assert_snapshot!("plan-complete", filters(&complete.stdout));
+    // An update: a bucket setting, a firewall rule and a launch setting of
+    // the host, as `plan` and `plan -v` show them.
+    let yaml = std::fs::read_to_string(w.path().join("gascale.yaml")).unwrap();
+    let changed =
+        "gitlab: {instance_type: t3.large}\ncache: {expiration_days: 5}\nnetwork: {allow_cidrs: [203.0.113.0/24]}\n";
+    std::fs::write(w.path().join("gascale.yaml"), format!("{yaml}{changed}")).unwrap();
+    let update = emulator.gascale(&w, &["plan"]);
+    insta::assert_snapshot!("plan-update", filters(&update.stdout));
+    let detail = emulator.gascale(&w, &["plan", "-v"]);
+    insta::assert_snapshot!("plan-update-detail", filters(&detail.stdout));
+    std::fs::write(w.path().join("gascale.yaml"), yaml).unwrap();
     // Half-built: the host, the data volume and the bucket are gone.
     let outputs: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let c = crate::harness::sdk_at(&emulator.endpoint);

@@ -47,6 +47,9 @@ pub struct Inventory {
     /// ingress rules: `22/tcp from 0.0.0.0/0`): what `plan` compares with
     /// the desired settings to find changes made outside gascale.
     pub live: BTreeMap<String, Vec<String>>,
+    /// Further live settings by resource ID, keyed as `plan::attrs` keys
+    /// them (`instance_type`, `expiration_days`, `statement <Sid>`, …).
+    pub settings: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Inventory {
@@ -122,18 +125,22 @@ pub async fn discover(
         inv.found.insert(f.address.clone(), f);
     }
     inv.conflicts.extend(fleet.1);
+    inv.settings.extend(fleet.2);
     for (kind, id, tag_list, state) in ec2.0 {
         inv.add(names.deployment, kind, &id, &tag_list, &state);
     }
     inv.eip_ips = ec2.1;
     inv.bootstrap = ec2.2;
     inv.live = ec2.3;
+    inv.settings.extend(ec2.4);
+    inv.settings.extend(iam.2);
     for f in iam.0 {
         inv.found.insert(f.address.clone(), f);
     }
     inv.conflicts.extend(iam.1);
     match bucket {
-        BucketFound::Ours(f) => {
+        BucketFound::Ours(f, settings) => {
+            inv.settings.insert(f.id.clone(), settings);
             inv.found.insert(f.address.clone(), f);
         }
         BucketFound::Missing => {}
@@ -155,7 +162,8 @@ pub async fn discover(
     Ok(inv)
 }
 
-type Ec2Found = (Vec<Row>, BTreeMap<String, String>, Option<String>, BTreeMap<String, Vec<String>>);
+type Settings = BTreeMap<String, BTreeMap<String, String>>;
+type Ec2Found = (Vec<Row>, BTreeMap<String, String>, Option<String>, BTreeMap<String, Vec<String>>, Settings);
 
 async fn discover_ec2(c: &Clients, deployment: &str, network_likely: bool) -> Result<Ec2Found> {
     let f = ec2_filters(deployment);
@@ -190,7 +198,8 @@ async fn discover_ec2(c: &Clients, deployment: &str, network_likely: bool) -> Re
         let inside = if has_vpc { Some(inside_vpc(c, deployment).await?) } else { None };
         (outside, inside)
     };
-    let (mut found, eip_ips) = collect_outside(deployment, outside);
+    let mut settings = Settings::new();
+    let (mut found, eip_ips) = collect_outside(deployment, outside, &mut settings);
     let mut bootstrap = None;
     let mut live = BTreeMap::new();
     if let Some(inside) = inside {
@@ -201,11 +210,11 @@ async fn discover_ec2(c: &Clients, deployment: &str, network_likely: bool) -> Re
             )
         });
         live.extend(sg_rules);
-        let (more, host_bootstrap) = collect_inside(deployment, inside);
+        let (more, host_bootstrap) = collect_inside(deployment, inside, &mut settings);
         found.extend(more);
         bootstrap = host_bootstrap;
     }
-    Ok((found, eip_ips, bootstrap, live))
+    Ok((found, eip_ips, bootstrap, live, settings))
 }
 
 type Outside = (
@@ -289,10 +298,15 @@ fn text(x: Option<&str>) -> String {
 
 /// The VPCs, EIPs and volumes as (kind, ID, tags, state), and the EIPs'
 /// public IPs by address.
-fn collect_outside(deployment: &str, (vpcs, eips, volumes): Outside) -> (Vec<Row>, BTreeMap<String, String>) {
+fn collect_outside(
+    deployment: &str,
+    (vpcs, eips, volumes): Outside,
+    settings: &mut Settings,
+) -> (Vec<Row>, BTreeMap<String, String>) {
     let s = text;
     let mut out = Vec::new();
     for v in vpcs.vpcs() {
+        settings.insert(s(v.vpc_id()), [("cidr".to_owned(), s(v.cidr_block()))].into());
         out.push((
             Kind::Vpc,
             s(v.vpc_id()),
@@ -313,6 +327,8 @@ fn collect_outside(deployment: &str, (vpcs, eips, volumes): Outside) -> (Vec<Row
         if matches!(state.as_str(), "deleting" | "deleted") {
             continue;
         }
+        let size = v.size().unwrap_or_default().to_string();
+        settings.insert(s(v.volume_id()), [("size_gb".to_owned(), size)].into());
         out.push((Kind::Volume, s(v.volume_id()), v.tags().to_vec(), state));
     }
     (out, eip_ips)
@@ -320,12 +336,14 @@ fn collect_outside(deployment: &str, (vpcs, eips, volumes): Outside) -> (Vec<Row
 
 /// What lives in the VPC as (kind, ID, tags, state), and the host's
 /// bootstrap status.
-fn collect_inside(deployment: &str, inside: Inside) -> (Vec<Row>, Option<String>) {
+fn collect_inside(deployment: &str, inside: Inside, settings: &mut Settings) -> (Vec<Row>, Option<String>) {
     let (subnets, igws, nats, rtbs, endpoints, sgs, instances) = inside;
     let mut out = Vec::new();
     let s = text;
     let ours = |t: &[Tag]| tags::is_owned(t, deployment);
     for n in subnets.subnets() {
+        let live = [("cidr".to_owned(), s(n.cidr_block())), ("zone".to_owned(), s(n.availability_zone()))];
+        settings.insert(s(n.subnet_id()), live.into());
         out.push((
             Kind::Subnet,
             s(n.subnet_id()),
@@ -364,6 +382,13 @@ fn collect_inside(deployment: &str, inside: Inside) -> (Vec<Row>, Option<String>
             continue;
         }
         if ours(i.tags()) && tags::get(i.tags(), tags::RESOURCE) == Some(crate::plan::desired::HOST) {
+            let instance_type = i.instance_type().map(|t| t.as_str().to_owned()).unwrap_or_default();
+            let mut live: BTreeMap<String, String> =
+                [("instance_type".to_owned(), instance_type), ("ami".to_owned(), s(i.image_id()))].into();
+            if let Some(gitlab) = tags::get(i.tags(), tags::GITLAB) {
+                live.insert("gitlab".into(), gitlab.to_owned());
+            }
+            settings.insert(s(i.instance_id()), live);
             bootstrap = tags::get(i.tags(), tags::BOOTSTRAP).map(str::to_owned);
             // The runner's configuration lives on the host: its fingerprint
             // is the host's `gascale:runner-spec` tag.

@@ -11,7 +11,7 @@ use crate::plan::desired::Kind;
 /// IAM: the deployment's roles and profiles, each looked up by name (one
 /// round of calls, tags included); one of our names at another path than
 /// `/gascale/<name>/` is a conflict.
-pub(super) async fn discover_iam(c: &Clients, names: &Names<'_>) -> Result<(Vec<Found>, Vec<String>)> {
+pub(super) async fn discover_iam(c: &Clients, names: &Names<'_>) -> Result<(Vec<Found>, Vec<String>, super::Settings)> {
     let path = crate::aws::iam::path(names.deployment);
     let path = path.as_str();
     let role = |i: usize| {
@@ -82,41 +82,64 @@ pub(super) async fn discover_iam(c: &Clients, names: &Names<'_>) -> Result<(Vec<
             })
         }
     };
-    let all: [(Option<Found>, Option<String>); 4] = {
-        let (a, b, c2, d) = tokio::try_join!(role(0), role(1), profile(0), profile(1))?;
-        [a, b, c2, d]
+    // The host role's inline policy, read beside the roles: its statements
+    // are what `plan` compares (`statement <Sid>`).
+    let host_role = names.roles.iter().find(|(a, _)| *a == crate::plan::desired::ROLE_HOST).map(|(_, n)| n.as_str());
+    let policy = async {
+        match host_role {
+            Some(name) => crate::aws::policy::inline_policy(c, name, crate::aws::iam::INLINE_POLICY).await,
+            None => Ok(None),
+        }
     };
+    let (all, policy): ([(Option<Found>, Option<String>); 4], _) = {
+        let (a, b, c2, d, policy) = tokio::try_join!(role(0), role(1), profile(0), profile(1), policy)?;
+        ([a, b, c2, d], policy)
+    };
+    let mut settings = super::Settings::new();
+    if let (Some(name), Some(policy)) = (host_role, policy) {
+        let statements = crate::aws::policy::statement_lines(&policy).into_iter().map(|l| {
+            let (sid, rest) = l.split_once(": ").unwrap_or(("", &l));
+            (format!("statement {sid}"), rest.to_owned())
+        });
+        settings.insert(name.to_owned(), statements.collect());
+    }
     let mut found = Vec::new();
     let mut conflicts = Vec::new();
     for (f, conflict) in all {
         found.extend(f);
         conflicts.extend(conflict);
     }
-    Ok((found, conflicts))
+    Ok((found, conflicts, settings))
 }
 
 pub(super) enum BucketFound {
-    Ours(Found),
+    Ours(Found, std::collections::BTreeMap<String, String>),
     Missing,
     Untagged,
     Conflict(String),
 }
 
 pub(super) async fn discover_bucket(c: &Clients, deployment: &str, b: &str) -> Result<BucketFound> {
-    match c.s3.get_bucket_tagging().bucket(b).send().await {
+    // The settings are read beside the tags (one round trip, not two) and
+    // used only once the tags say the bucket is ours.
+    let (tagging, settings) =
+        tokio::join!(c.s3.get_bucket_tagging().bucket(b).send(), crate::aws::s3::bucket_settings(c, b));
+    match tagging {
         Ok(out) => {
             let get = |k: &str| out.tag_set().iter().find(|t| t.key() == k).map(|t| t.value().to_owned());
             if get(tags::DEPLOYMENT).as_deref() == Some(deployment)
                 && get(tags::MANAGED_BY).as_deref() == Some(tags::MANAGER)
             {
                 let spec = get(tags::SPEC).unwrap_or_default();
-                Ok(BucketFound::Ours(Found {
+                let settings = settings?;
+                let found = Found {
                     address: crate::plan::desired::BUCKET.into(),
                     kind: Kind::Bucket,
                     id: b.into(),
                     spec,
                     state: "exists".into(),
-                }))
+                };
+                Ok(BucketFound::Ours(found, settings))
             } else {
                 Ok(BucketFound::Conflict(format!(
                     "S3 bucket {b} exists and is not ours (it lacks the tags of deployment {deployment})"
@@ -138,7 +161,10 @@ pub(super) async fn discover_bucket(c: &Clients, deployment: &str, b: &str) -> R
 /// their name (the same for both), whatever the executor: a group left from
 /// before a switch is found too. One of our names without our tags is a
 /// conflict.
-pub(super) async fn discover_fleet(c: &Clients, names: &Names<'_>) -> Result<(Vec<Found>, Vec<String>)> {
+pub(super) async fn discover_fleet(
+    c: &Clients,
+    names: &Names<'_>,
+) -> Result<(Vec<Found>, Vec<String>, super::Settings)> {
     let name = names.worker_group.as_str();
     let by_name = aws_sdk_ec2::types::Filter::builder().name("launch-template-name").values(name).build();
     let (groups, templates) = tokio::try_join!(
@@ -159,7 +185,7 @@ pub(super) async fn discover_fleet(c: &Clients, names: &Names<'_>) -> Result<(Ve
                 .map_err(on("ec2:DescribeLaunchTemplates", name))
         },
     )?;
-    let (mut found, mut conflicts) = (Vec::new(), Vec::new());
+    let (mut found, mut conflicts, mut settings) = (Vec::new(), Vec::new(), super::Settings::new());
     let ours = |get: &dyn Fn(&str) -> Option<String>| {
         get(tags::DEPLOYMENT).as_deref() == Some(names.deployment)
             && get(tags::MANAGED_BY).as_deref() == Some(tags::MANAGER)
@@ -172,6 +198,17 @@ pub(super) async fn discover_fleet(c: &Clients, names: &Names<'_>) -> Result<(Ve
         } else if deleting {
             conflicts.push(format!("Auto Scaling group {name} is being deleted; run again once it is gone"));
         } else {
+            let types: Vec<&str> = g
+                .mixed_instances_policy()
+                .and_then(|p| p.launch_template())
+                .map(|t| t.overrides().iter().filter_map(|o| o.instance_type()).collect())
+                .unwrap_or_default();
+            let live = [
+                ("min_size", g.min_size().unwrap_or_default().to_string()),
+                ("max_size", g.max_size().unwrap_or_default().to_string()),
+                ("instance_types", types.join(",")),
+            ];
+            settings.insert(name.to_owned(), live.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
             found.push(Found {
                 address: get(tags::RESOURCE).unwrap_or_else(|| crate::plan::desired::WORKER_GROUP.into()),
                 kind: Kind::AutoScalingGroup,
@@ -195,5 +232,5 @@ pub(super) async fn discover_fleet(c: &Clients, names: &Names<'_>) -> Result<(Ve
             state: format!("version {}", t.latest_version_number().unwrap_or_default()),
         });
     }
-    Ok((found, conflicts))
+    Ok((found, conflicts, settings))
 }
