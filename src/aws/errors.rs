@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::error::Error;
@@ -135,7 +134,9 @@ where
             let msg = match (e.code(), e.message()) {
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.to_owned(),
-                _ => DisplayErrorContext(&err).to_string(),
+                // No AWS error in the answer (a proxy's page, an emulator's
+                // 500): the cause chain, without the SDK's Debug dump.
+                _ => cause_chain(&err),
             };
             (msg, e.meta().extra("aws_request_id").map(str::to_owned))
         }
@@ -143,6 +144,9 @@ where
             let chain = cause_chain(&err);
             if chain.contains("credentials") {
                 (format!("no usable AWS credentials (set --profile or AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`): {chain}"), None)
+            } else if matches!(err, SdkError::DispatchFailure(_)) && chain.contains("dns error") {
+                let why = "its name does not resolve: is the region one AWS has, and is there a network?";
+                (format!("cannot reach the AWS endpoint, {why} ({chain})"), None)
             } else if matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
                 (format!("cannot reach the AWS endpoint: {chain}"), None)
             } else {

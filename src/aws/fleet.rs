@@ -20,7 +20,7 @@ use aws_sdk_ec2::types::{
 use base64::Engine;
 
 use super::errors::{aws_error, is_gone, on};
-use super::tags::{self, ec2_spec, ec2_tags};
+use super::tags::{ec2_spec, ec2_tags};
 use super::wait::{wait_for, Poll};
 use super::{retry, Clients};
 use crate::error::{Error, Result};
@@ -228,12 +228,10 @@ pub async fn ensure_group(c: &Clients, g: &GroupSettings<'_>, tags: &[(String, S
 }
 
 /// Marks the group converged to `spec`.
-pub async fn set_group_spec(c: &Clients, name: &str, spec: &str) -> Result<()> {
+pub async fn set_group_spec(c: &Clients, name: &str, tags: &[(String, String)]) -> Result<()> {
     retry::send(
         "autoscaling:CreateOrUpdateTags",
-        c.autoscaling
-            .create_or_update_tags()
-            .set_tags(Some(group_tags(name, &[(tags::SPEC.to_owned(), spec.to_owned())]))),
+        c.autoscaling.create_or_update_tags().set_tags(Some(group_tags(name, tags))),
         |r| r.send(),
     )
     .await

@@ -265,9 +265,8 @@ pub async fn ensure_spot_service_role(c: &Clients) -> Result<()> {
 }
 
 /// Records the converged fingerprint on the role.
-pub async fn tag_role_spec(c: &Clients, name: &str, spec: &str) -> Result<()> {
-    let tag = aws_sdk_iam::types::Tag::builder().key(super::tags::SPEC).value(spec).build().expect("key and value");
-    retry::send("iam:TagRole", c.iam.tag_role().role_name(name).tags(tag), |r| r.send())
+pub async fn tag_role_spec(c: &Clients, name: &str, tags: &[(String, String)]) -> Result<()> {
+    retry::send("iam:TagRole", c.iam.tag_role().role_name(name).set_tags(Some(iam_tags(tags))), |r| r.send())
         .await
         .map_err(|e| aws_error("iam:TagRole", name, e))?;
     Ok(())

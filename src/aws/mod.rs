@@ -50,6 +50,9 @@ pub struct Clients {
 /// Builds the shared SDK configuration. The standard credential chain (env,
 /// profile with SSO and assume-role, web identity, IMDS) is the SDK's own.
 pub async fn sdk_config(settings: &AwsSettings) -> Result<SdkConfig> {
+    if let Some(profile) = &settings.profile {
+        profile_exists(profile)?;
+    }
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts));
     if let Some(profile) = &settings.profile {
@@ -63,8 +66,52 @@ pub async fn sdk_config(settings: &AwsSettings) -> Result<SdkConfig> {
     }
     let config = loader.load().await;
     match config.region() {
-        Some(r) if !r.as_ref().is_empty() => Ok(config),
+        Some(r) if !r.as_ref().is_empty() => region_name(r.as_ref()).map(|_| config),
         _ => Err(Error::NoRegion),
+    }
+}
+
+/// A named profile must exist, even when access keys in the environment
+/// would win over it: the user asked for that account. Profiles live in
+/// the config file as `[profile NAME]` (`[default]`) and in the
+/// credentials file as `[NAME]` (AWS CLI user guide, "Configuration and
+/// credential file settings"; AWS_CONFIG_FILE and
+/// AWS_SHARED_CREDENTIALS_FILE move them).
+fn profile_exists(name: &str) -> Result<()> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
+    let file = |var: &str, default: &str| std::env::var_os(var).map_or_else(|| home.join(default), Into::into);
+    let config = std::fs::read_to_string(file("AWS_CONFIG_FILE", ".aws/config")).unwrap_or_default();
+    let credentials =
+        std::fs::read_to_string(file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials")).unwrap_or_default();
+    let section =
+        |line: &str| line.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')).map(|s| s.trim().to_owned());
+    let in_config = config
+        .lines()
+        .filter_map(section)
+        .any(|s| s.strip_prefix("profile").map(str::trim) == Some(name) || (name == "default" && s == "default"));
+    let in_credentials = credentials.lines().filter_map(section).any(|s| s == name);
+    if in_config || in_credentials {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "--profile {name}: no such profile in the AWS config or credentials file (`aws configure list-profiles` lists them)"
+        )))
+    }
+}
+
+/// An AWS region name as AWS spells them (`eu-west-1`, `us-gov-west-1`):
+/// anything else is named here instead of failing later at DNS.
+fn region_name(region: &str) -> Result<()> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let letters = |s: &&str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase());
+    let ok = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(letters)
+        && parts.last().is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!("region {region:?} is not an AWS region name (like eu-west-1)")))
     }
 }
 

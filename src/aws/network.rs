@@ -11,7 +11,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::errors::{aws_error, code, is_already_exists_code};
-use super::tags::{ec2_spec, SPEC};
+use super::tags::ec2_spec;
 use super::wait::{wait_for, Poll};
 use super::{retry, Clients};
 use crate::error::Result;
@@ -20,9 +20,10 @@ use crate::progress::Progress;
 type Tags = [(String, String)];
 
 /// Records the converged fingerprint on an EC2 resource.
-pub async fn set_spec(c: &Clients, id: &str, spec: &str) -> Result<()> {
-    let tag = aws_sdk_ec2::types::Tag::builder().key(SPEC).value(spec).build();
-    retry::send("ec2:CreateTags", c.ec2.create_tags().resources(id).tags(tag), |r| r.send())
+pub async fn set_spec(c: &Clients, id: &str, tags: &[(String, String)]) -> Result<()> {
+    let tags: Vec<aws_sdk_ec2::types::Tag> =
+        tags.iter().map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()).collect();
+    retry::send("ec2:CreateTags", c.ec2.create_tags().resources(id).set_tags(Some(tags)), |r| r.send())
         .await
         .map_err(|e| aws_error("ec2:CreateTags", id, e))?;
     Ok(())

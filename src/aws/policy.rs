@@ -42,6 +42,16 @@ pub fn statement_lines(policy: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `7 statements: SidA,SidB,…` (`none` without any): how `plan` names a
+/// policy on one line.
+pub fn summary(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return "none".into();
+    }
+    let sids: Vec<&str> = lines.iter().map(|l| l.split_once(": ").map_or("", |x| x.0)).collect();
+    format!("{} statements: {}", lines.len(), sids.join(","))
+}
+
 /// The role's inline policy `name`, decoded (IAM returns it URL-encoded:
 /// IAM API reference, GetRolePolicy, "PolicyDocument"); `None` if absent.
 pub async fn inline_policy(c: &Clients, role: &str, name: &str) -> Result<Option<Value>> {

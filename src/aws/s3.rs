@@ -280,36 +280,44 @@ pub async fn delete_bucket(c: &Clients, progress: &crate::progress::Progress, na
 
 /// The live settings `plan` compares (the keys of `plan::attrs`): the cache
 /// rule's expiry and prefix, and the default encryption. Two reads at once.
-pub async fn bucket_settings(c: &Clients, name: &str) -> Result<std::collections::BTreeMap<String, String>> {
+/// `None` while S3 answers NoSuchBucket to a bucket its tagging call still
+/// shows: one being deleted, or created moments ago (configuration calls
+/// lag CreateBucket: terraform-provider-aws s3 bucket.go retries them).
+pub async fn bucket_settings(c: &Clients, name: &str) -> Result<Option<std::collections::BTreeMap<String, String>>> {
     let lifecycle = async {
         match c.s3.get_bucket_lifecycle_configuration().bucket(name).send().await {
-            Ok(out) => Ok(out.rules().iter().find(|r| r.id() == Some("gascale-cache-expiry")).cloned()),
-            Err(e) if code(&e) == Some("NoSuchLifecycleConfiguration") => Ok(None),
+            Ok(out) => Ok(Some(out.rules().iter().find(|r| r.id() == Some("gascale-cache-expiry")).cloned())),
+            Err(e) if code(&e) == Some("NoSuchLifecycleConfiguration") => Ok(Some(None)),
+            Err(e) if code(&e) == Some("NoSuchBucket") => Ok(None),
             Err(e) => Err(aws_error("s3:GetBucketLifecycleConfiguration", name, e)),
         }
     };
     let encryption = async {
         match c.s3.get_bucket_encryption().bucket(name).send().await {
-            Ok(out) => Ok(out
-                .server_side_encryption_configuration()
-                .and_then(|s| s.rules().first())
-                .and_then(|r| r.apply_server_side_encryption_by_default())
-                .map(|d| match d.kms_master_key_id() {
-                    Some(key) => format!("{} {key}", d.sse_algorithm().as_str()),
-                    None => d.sse_algorithm().as_str().to_owned(),
-                })),
-            Err(e) if code(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => Ok(None),
+            Ok(out) => Ok(Some(
+                out.server_side_encryption_configuration()
+                    .and_then(|s| s.rules().first())
+                    .and_then(|r| r.apply_server_side_encryption_by_default())
+                    .map(|d| match d.kms_master_key_id() {
+                        Some(key) => format!("{} {key}", d.sse_algorithm().as_str()),
+                        None => d.sse_algorithm().as_str().to_owned(),
+                    }),
+            )),
+            Err(e) if code(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => Ok(Some(None)),
+            Err(e) if code(&e) == Some("NoSuchBucket") => Ok(None),
             Err(e) => Err(aws_error("s3:GetBucketEncryption", name, e)),
         }
     };
-    let (rule, encryption) = tokio::try_join!(lifecycle, encryption)?;
+    let (Some(rule), Some(encryption)) = tokio::try_join!(lifecycle, encryption)? else { return Ok(None) };
     let none = || "none".to_owned();
     let days = rule.as_ref().and_then(|r| r.expiration()).and_then(|x| x.days()).map(|d| d.to_string());
     let prefix = rule.as_ref().and_then(|r| r.filter()).and_then(|f| f.prefix()).map(str::to_owned);
-    Ok([
-        ("expiration_days".to_owned(), days.unwrap_or_else(none)),
-        ("prefix".to_owned(), prefix.unwrap_or_else(none)),
-        ("encryption".to_owned(), encryption.unwrap_or_else(none)),
-    ]
-    .into())
+    Ok(Some(
+        [
+            ("expiration_days".to_owned(), days.unwrap_or_else(none)),
+            ("prefix".to_owned(), prefix.unwrap_or_else(none)),
+            ("encryption".to_owned(), encryption.unwrap_or_else(none)),
+        ]
+        .into(),
+    ))
 }

@@ -39,6 +39,29 @@ pub fn owned(deployment: &str, address: &str, user: &BTreeMap<String, String>) -
     tags
 }
 
+/// What marks a resource converged: the user's tags (`metadata.tags`, so a
+/// change to them reaches resources that exist) and `gascale:spec`.
+pub fn converged(user: &BTreeMap<String, String>, fingerprint: &str) -> Vec<(String, String)> {
+    let mut tags: Vec<(String, String)> = user.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    tags.push((SPEC.to_owned(), fingerprint.to_owned()));
+    tags
+}
+
+/// `metadata.tags` as read back: every tag but gascale's own, `Name` and
+/// AWS's (`aws:*`), as `k=v,…` (or `none`), the form `plan` compares.
+pub fn user_tags<'a>(all: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut user: Vec<String> = all
+        .filter(|(k, _)| !k.starts_with("gascale:") && !k.starts_with("aws:") && *k != "Name")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    user.sort();
+    if user.is_empty() {
+        "none".into()
+    } else {
+        user.join(",")
+    }
+}
+
 /// `tags` with `gascale:spec` set to `fingerprint`: for a resource created
 /// complete in one call, or marked complete in one tagging call.
 pub fn with_spec(tags: &[(String, String)], fingerprint: &str) -> Vec<(String, String)> {

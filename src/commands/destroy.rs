@@ -98,7 +98,7 @@ pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<
     let env = session.env(ctx, &inventory, state, false);
     let outcome = apply::apply(env.clone(), &plan, ctx.parallelism).await?;
     if outcome.interrupted {
-        ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state(), true));
+        ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state(), true, "interrupted"));
         return Err(Error::Interrupted);
     }
     // The post-condition: look again, independently of what we think we did.

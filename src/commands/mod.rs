@@ -59,6 +59,34 @@ impl Context {
         }
     }
 
+    /// `gascale` with every flag that reaches this deployment again — the
+    /// file, the region it resolved to, and the state folder, profile and
+    /// endpoint when given — for the commands printed after a failure.
+    pub fn same_deployment(&self, region: &str) -> String {
+        let word = |s: &str| {
+            let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c));
+            if plain {
+                s.to_owned()
+            } else {
+                crate::render::quote::shell(s)
+            }
+        };
+        let mut cmd = format!("gascale -f {}", word(&self.config_path.to_string_lossy()));
+        if !region.is_empty() {
+            cmd.push_str(&format!(" --region {}", word(region)));
+        }
+        if self.state_dir != std::path::Path::new(".gascale") {
+            cmd.push_str(&format!(" --state-dir {}", word(&self.state_dir.to_string_lossy())));
+        }
+        if let Some(profile) = &self.aws.profile {
+            cmd.push_str(&format!(" --profile {}", word(profile)));
+        }
+        if let Some(url) = &self.aws.endpoint_url {
+            cmd.push_str(&format!(" --endpoint-url {}", word(url)));
+        }
+        cmd
+    }
+
     /// The validated deployment file.
     pub fn deployment(&self) -> Result<Deployment> {
         config::load(&self.config_path)
@@ -94,17 +122,17 @@ pub fn resume_hint(
     store: &crate::state::StateStore,
     state: &crate::state::State,
     destroying: bool,
+    why: &str,
 ) -> String {
-    let config = ctx.config_path.display();
-    let mut msg =
-        format!("interrupted; {} resources exist (recorded in {}):", state.resources.len(), store.path().display());
+    let gascale = ctx.same_deployment(&state.region);
+    let mut msg = format!("{why}; {} resources exist (recorded in {}):", state.resources.len(), store.path().display());
     for (address, id) in &state.resources {
         msg.push_str(&format!("\n  {address}  {id}"));
     }
     if destroying {
-        msg.push_str(&format!("\nto finish the clean-up: gascale -f {config} destroy --yes"));
+        msg.push_str(&format!("\nto finish the clean-up: {gascale} destroy --yes"));
     } else {
-        msg.push_str(&format!("\nto resume:   gascale -f {config} up\nto clean up: gascale -f {config} destroy --yes"));
+        msg.push_str(&format!("\nto resume:   {gascale} up\nto clean up: {gascale} destroy --yes"));
     }
     msg
 }

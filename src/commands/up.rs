@@ -51,8 +51,14 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     }
     let env = session.env(ctx, &inventory, state, args.allow_host_replacement);
     let result = converge(ctx, args, &session, &plan, &env).await;
-    if let Err(Error::Interrupted) = result {
-        ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state(), false));
+    match &result {
+        Err(Error::Interrupted) => {
+            ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state(), false, "interrupted"))
+        }
+        Err(_) if plan.has_changes() => {
+            ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state(), false, "up failed"))
+        }
+        _ => {}
     }
     result
 }

@@ -51,12 +51,21 @@ impl Attr {
 /// Live settings `up` restores when they were changed outside gascale: a
 /// difference in one of these is drift even when the fingerprint matches.
 pub fn restored(kind: Kind, key: &str) -> bool {
+    if key == "tags" {
+        return tagged(kind);
+    }
     match kind {
         Kind::Bucket => matches!(key, "expiration_days" | "prefix" | "encryption"),
         Kind::AutoScalingGroup => matches!(key, "min_size" | "max_size" | "instance_types"),
-        Kind::IamRole => key.starts_with("statement "),
+        Kind::IamRole => key == "policy" || key.starts_with("statement "),
         _ => false,
     }
+}
+
+/// Kinds that take `metadata.tags` after creation too (an instance
+/// profile keeps the tags it was created with).
+fn tagged(kind: Kind) -> bool {
+    !matches!(kind, Kind::InstanceProfile | Kind::RunnerConfig | Kind::Workers)
 }
 
 fn word<T: Serialize>(t: &T) -> String {
@@ -163,8 +172,7 @@ pub fn attributes(d: &Deployment, k: &Known, want: &Desired) -> Vec<Attr> {
                 Role::Host => {
                     let policy = crate::aws::iam::host_policy(d, k.account, k.bucket);
                     let lines = crate::aws::policy::statement_lines(&policy);
-                    let sids: Vec<&str> = lines.iter().map(|l| l.split_once(": ").map_or("", |x| x.0)).collect();
-                    a.brief("policy", format!("{} statements: {}", lines.len(), sids.join(",")));
+                    a.brief("policy", crate::aws::policy::summary(&lines));
                     for line in &lines {
                         let (sid, rest) = line.split_once(": ").unwrap_or(("", line));
                         a.detail(&format!("statement {sid}"), rest);
@@ -225,21 +233,31 @@ pub fn attributes(d: &Deployment, k: &Known, want: &Desired) -> Vec<Attr> {
         settings.get_or_insert_with(BTreeMap::new).insert("ingress".into(), rules);
     }
     let live = settings.as_ref();
+    if tagged(want.kind) {
+        a.detail("tags", crate::aws::tags::user_tags(d.metadata.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+    }
     let mut attrs = a.0;
     for attr in &mut attrs {
-        attr.forces_new_host = want.kind == Kind::Instance;
+        attr.forces_new_host = want.kind == Kind::Instance && attr.key != "tags";
         attr.old = live.and_then(|l| l.get(&attr.key)).filter(|old| **old != attr.value).cloned();
+        if attr.key == "tags" {
+            // Tags of others (AWS Backup's, a cost allocation tool's) are
+            // theirs: only the configured ones must be there. A key removed
+            // from metadata.tags stays on what exists (README).
+            attr.old = live.and_then(|l| l.get("tags")).and_then(|l| missing_tags(d, l));
+        }
     }
-    // Settings `up` restores that one side lacks (a statement added or
-    // removed by hand) show as `(none)` on that side.
-    if let Some(live) = live {
+    // Statements one side lacks (added or removed by hand) show as
+    // `(none)` on that side; other settings not read are not compared.
+    let listed = |key: &str| key.starts_with("statement ") && restored(want.kind, key);
+    if let Some(live) = live.filter(|l| l.keys().any(|k| listed(k))) {
         let none = || "(none)".to_owned();
-        for attr in attrs.iter_mut().filter(|a| restored(want.kind, &a.key) && !live.contains_key(&a.key)) {
+        for attr in attrs.iter_mut().filter(|a| listed(&a.key) && !live.contains_key(&a.key)) {
             attr.old = Some(none());
         }
         let extra: Vec<Attr> = live
             .iter()
-            .filter(|(key, _)| restored(want.kind, key) && !attrs.iter().any(|a| &a.key == *key))
+            .filter(|(key, _)| listed(key) && !attrs.iter().any(|a| &a.key == *key))
             .map(|(key, old)| Attr {
                 key: key.clone(),
                 value: none(),
@@ -273,6 +291,14 @@ pub fn gitlab(d: &Deployment) -> String {
     format!("{} {}", word(&d.gitlab.edition), d.gitlab.version)
 }
 
+/// The live tags (`k=v,…`) when one of `metadata.tags` is missing there or
+/// differs.
+fn missing_tags(d: &Deployment, live: &str) -> Option<String> {
+    let have: BTreeMap<&str, &str> = live.split(',').filter_map(|kv| kv.split_once('=')).collect();
+    let differs = d.metadata.tags.iter().any(|(k, v)| have.get(k.as_str()) != Some(&v.as_str()));
+    differs.then(|| live.to_owned())
+}
+
 /// The changed attributes as `key: old -> new`, joined.
 pub fn changes(attrs: &[Attr]) -> Option<String> {
     let changed: Vec<String> = attrs.iter().filter_map(Attr::change).collect();
@@ -281,6 +307,15 @@ pub fn changes(attrs: &[Attr]) -> Option<String> {
 
 /// Only the changes `up` puts back (drift), as `key: live -> desired`.
 pub fn drifted(kind: Kind, attrs: &[Attr]) -> Option<String> {
-    let changed: Vec<String> = attrs.iter().filter(|a| restored(kind, &a.key)).filter_map(Attr::change).collect();
-    (!changed.is_empty()).then(|| format!("changed outside gascale: {}", changed.join(", ")))
+    let changed: Vec<&Attr> = attrs.iter().filter(|a| restored(kind, &a.key) && a.old.is_some()).collect();
+    if changed.is_empty() {
+        return None;
+    }
+    let text: Vec<String> = changed.iter().filter_map(|a| a.change()).collect();
+    // A tag differs after a change of metadata.tags as much as after one
+    // by hand: no claim of which.
+    if changed.iter().all(|a| a.key == "tags") {
+        return Some(text.join(", "));
+    }
+    Some(format!("changed outside gascale: {}", text.join(", ")))
 }

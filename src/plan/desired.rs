@@ -121,7 +121,8 @@ pub struct Desired {
 
 impl Desired {
     fn new(address: impl Into<String>, kind: Kind, deps: &[&str], spec: Spec) -> Desired {
-        Desired { address: address.into(), kind, deps: deps.iter().map(|s| s.to_string()).collect(), spec }
+        let deps = deps.iter().map(|s| s.to_string()).collect();
+        Desired { address: address.into(), kind, deps, spec }
     }
 
     /// A short hash of the desired settings, stored as the `gascale:spec` tag

@@ -95,7 +95,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             if *role == Role::Host && d.runner.worker.spot && !d.autoscaler() {
                 iam::ensure_spot_service_role(c).await?;
             }
-            iam::tag_role_spec(c, name, &step.fingerprint).await?;
+            iam::tag_role_spec(c, name, &tags::converged(&d.metadata.tags, &step.fingerprint)).await?;
             return Ok(name.clone());
         }
         Spec::InstanceProfile { role, name } => {
@@ -133,7 +133,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             let done = tags::with_spec(&tags, &step.fingerprint);
             let id = fleet::ensure_template(c, name, &template, &done, existing).await?;
             if existing.is_some() {
-                network::set_spec(c, &id, &step.fingerprint).await?;
+                network::set_spec(c, &id, &tags::converged(&d.metadata.tags, &step.fingerprint)).await?;
             }
             return Ok(id);
         }
@@ -150,13 +150,13 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
                 on_demand_base: *on_demand_base,
             };
             fleet::ensure_group(c, &group, &tags, existing.is_some()).await?;
-            fleet::set_group_spec(c, name, &step.fingerprint).await?;
+            fleet::set_group_spec(c, name, &tags::converged(&d.metadata.tags, &step.fingerprint)).await?;
             return Ok(name.clone());
         }
         Spec::Instance => return host(env, step, &tags).await,
         Spec::RunnerConfig => return runner_config(env, step).await,
     };
-    network::set_spec(c, &id, &step.fingerprint).await?;
+    network::set_spec(c, &id, &tags::converged(&d.metadata.tags, &step.fingerprint)).await?;
     Ok(id)
 }
 
@@ -182,7 +182,7 @@ async fn host(env: &Env, step: &Step, tags: &[(String, String)]) -> Result<Strin
     }
     env.record(&step.address, &id)?;
     ec2::attach_host_parts(c, &id, &env.id(desired::HOST_EIP)?, &env.id(desired::DATA_VOLUME)?).await?;
-    network::set_spec(c, &id, &fingerprint).await?;
+    network::set_spec(c, &id, &tags::converged(&d.metadata.tags, &fingerprint)).await?;
     Ok(id)
 }
 

@@ -28,7 +28,10 @@ pub use host::{host_fingerprint, host_inputs};
 /// Config keys whose change needs no change to any resource, each with
 /// why: every other key shows in the plan (checked by a walk over every
 /// leaf of `gascale schema`, `schema_walk.rs`).
-pub const NO_PLAN_CHANGE: &[(&str, &str)] = &[];
+pub const NO_PLAN_CHANGE: &[(&str, &str)] = &[(
+    "network.allow_world",
+    "only permits a wide network.allow_cidrs entry; the rules themselves come from network.allow_cidrs",
+)];
 
 /// Why `up` refuses to replace the host on its own.
 pub fn host_replacement_reason() -> &'static str {

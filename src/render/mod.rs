@@ -5,7 +5,7 @@
 //! quote, `$()` or newline in a config value cannot change the files' meaning.
 
 mod context;
-mod quote;
+pub mod quote;
 
 use std::io::Write;
 

@@ -110,3 +110,26 @@ fn render_offline_needs_no_aws_at_all() {
     assert!(config.contains("gascale-demo-000000000000-eu-west-1"), "placeholder account in the bucket name");
     assert!(std::fs::read_to_string(dir.path().join("rendered/user-data.sh")).unwrap().starts_with("#!"));
 }
+
+/// A profile that does not exist is an error even with access keys in the
+/// environment (which the harness sets), and a region name AWS does not
+/// use is named — both before any AWS call, exit 64, one line, no SDK dump.
+#[test]
+fn an_unknown_profile_or_region_is_named_before_any_call() {
+    let w = crate::up::minimal(&crate::harness::unique_name("prof"), "");
+    std::fs::write(
+        w.path().join("no-aws-config"),
+        "[default]\nregion = eu-west-1\n\n[profile work]\nregion = eu-west-1\n",
+    )
+    .unwrap();
+    let r = w.gascale(&["--profile", "nosuch", "plan"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(r.stderr.contains("--profile nosuch: no such profile"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    let r = w.gascale(&["--profile", "work", "plan", "--detailed-exitcode"]);
+    assert_eq!(r.code, 2, "an existing profile is accepted: {}", r.stderr);
+    let r = w.gascale(&["--region", "eu-westt1", "plan"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(r.stderr.contains("region \"eu-westt1\" is not an AWS region name"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}

@@ -263,3 +263,43 @@ fn plan_warns_while_docker_machine_is_in_use() {
     let w = minimal(&unique_name("da"), "runner: {executor: docker-autoscaler}\n");
     assert!(!w.gascale(&["plan"]).stderr.contains("deprecated"));
 }
+
+/// `metadata.tags` reach what exists: a tag added to the config shows on
+/// every resource that carries tags, `up` writes it, and the plan is clean
+/// again; a tag of someone else's on a resource is left alone.
+#[test]
+fn a_tag_added_to_the_config_reaches_every_existing_resource() {
+    let c = sdk();
+    let name = unique_name("tags");
+    let w = minimal(&name, "");
+    let out = up_json(&w);
+    let vpc = out["vpc_id"].as_str().unwrap().to_owned();
+    runtime().block_on(async {
+        let backup = aws_sdk_ec2::types::Tag::builder().key("backup").value("daily").build();
+        c.ec2.create_tags().resources(&vpc).tags(backup).send().await.unwrap();
+    });
+    assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0, "another tool's tag is not drift");
+    let yaml = std::fs::read_to_string(w.path().join("gascale.yaml")).unwrap();
+    let tagged = yaml.replace(&format!("name: {name},"), &format!("name: {name}, tags: {{team: platform}},"));
+    assert_ne!(tagged, yaml);
+    std::fs::write(w.path().join("gascale.yaml"), tagged).unwrap();
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    for address in
+        ["vpc", "subnet/private-1", "nat", "sg/host", "iam/role/host", "bucket", "volume/data", "instance/host"]
+    {
+        let line = plan.stdout.lines().find(|l| l.split_whitespace().nth(1) == Some(address)).unwrap();
+        assert!(line.trim_start().starts_with('~') && line.contains("tags: "), "{line}\n{}", plan.stdout);
+        assert!(line.contains("-> team=platform"), "{line}");
+    }
+    assert!(!plan.stdout.contains("-/+"), "a tag never replaces the host: {}", plan.stdout);
+    up_json(&w);
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    let tags = runtime().block_on(async {
+        let v = c.ec2.describe_vpcs().vpc_ids(&vpc).send().await.unwrap();
+        v.vpcs()[0].tags().iter().map(|t| format!("{}={}", t.key().unwrap(), t.value().unwrap())).collect::<Vec<_>>()
+    });
+    assert!(tags.contains(&"team=platform".to_owned()) && tags.contains(&"backup=daily".to_owned()), "{tags:?}");
+    assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
+}

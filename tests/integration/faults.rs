@@ -79,7 +79,9 @@ fn sigint_during_up_stops_cleanly_and_a_rerun_completes() {
         let (code, took, stderr) = interrupt_up_at(&emulator, &w, marker);
         assert_eq!(code, 130, "at {marker:?}: {stderr}");
         assert!(took < Duration::from_secs(7), "at {marker:?} the exit took {took:?}");
-        assert!(stderr.contains("to resume:   gascale -f gascale.yaml up"), "{stderr}");
+        let again =
+            format!("to resume:   gascale -f gascale.yaml --region eu-west-1 --endpoint-url {} up", emulator.endpoint);
+        assert!(stderr.contains(&again), "{stderr}");
         assert!(w.path().join(format!(".gascale/{name}.json")).exists(), "no state file after {marker:?}");
         assert!(!w.path().join(format!(".gascale/{name}.lock")).exists(), "lock left after {marker:?}");
         let r = emulator.gascale(&w, &["up", "--no-wait"]);

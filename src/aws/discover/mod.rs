@@ -58,6 +58,9 @@ impl Inventory {
     fn add(&mut self, deployment: &str, kind: Kind, id: &str, tag_list: &[Tag], state: &str) {
         let ours = tags::is_owned(tag_list, deployment);
         let Some(address) = tags::get(tag_list, tags::RESOURCE).filter(|_| ours) else { return };
+        let user =
+            tags::user_tags(tag_list.iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())));
+        self.settings.entry(id.to_owned()).or_default().insert("tags".into(), user);
         let found = Found {
             address: address.to_owned(),
             kind,
@@ -69,6 +72,12 @@ impl Inventory {
             self.duplicates.push(found);
         } else {
             self.found.insert(address.to_owned(), found);
+        }
+    }
+
+    fn merge_settings(&mut self, more: Settings) {
+        for (id, settings) in more {
+            self.settings.entry(id).or_default().extend(settings);
         }
     }
 
@@ -125,15 +134,15 @@ pub async fn discover(
         inv.found.insert(f.address.clone(), f);
     }
     inv.conflicts.extend(fleet.1);
-    inv.settings.extend(fleet.2);
+    inv.merge_settings(fleet.2);
     for (kind, id, tag_list, state) in ec2.0 {
         inv.add(names.deployment, kind, &id, &tag_list, &state);
     }
     inv.eip_ips = ec2.1;
     inv.bootstrap = ec2.2;
     inv.live = ec2.3;
-    inv.settings.extend(ec2.4);
-    inv.settings.extend(iam.2);
+    inv.merge_settings(ec2.4);
+    inv.merge_settings(iam.2);
     for f in iam.0 {
         inv.found.insert(f.address.clone(), f);
     }

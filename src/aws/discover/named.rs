@@ -14,6 +14,8 @@ use crate::plan::desired::Kind;
 pub(super) async fn discover_iam(c: &Clients, names: &Names<'_>) -> Result<(Vec<Found>, Vec<String>, super::Settings)> {
     let path = crate::aws::iam::path(names.deployment);
     let path = path.as_str();
+    let role_tags = std::sync::Mutex::new(super::Settings::new());
+    let role_tags = &role_tags;
     let role = |i: usize| {
         let (address, name) = &names.roles[i];
         async move {
@@ -35,6 +37,8 @@ pub(super) async fn discover_iam(c: &Clients, names: &Names<'_>) -> Result<(Vec<
                         .find(|t| t.key() == tags::SPEC)
                         .map(|t| t.value().to_owned())
                         .unwrap_or_default();
+                    let user = tags::user_tags(r.tags().iter().map(|t| (t.key(), t.value())));
+                    role_tags.lock().expect("tags lock").insert(name.clone(), [("tags".to_owned(), user)].into());
                     (
                         Some(Found {
                             address: address.to_string(),
@@ -95,13 +99,14 @@ pub(super) async fn discover_iam(c: &Clients, names: &Names<'_>) -> Result<(Vec<
         let (a, b, c2, d, policy) = tokio::try_join!(role(0), role(1), profile(0), profile(1), policy)?;
         ([a, b, c2, d], policy)
     };
-    let mut settings = super::Settings::new();
-    if let (Some(name), Some(policy)) = (host_role, policy) {
-        let statements = crate::aws::policy::statement_lines(&policy).into_iter().map(|l| {
-            let (sid, rest) = l.split_once(": ").unwrap_or(("", &l));
+    let mut settings = std::mem::take(&mut *role_tags.lock().expect("tags lock"));
+    if let Some(live) = host_role.and_then(|name| settings.get_mut(name)) {
+        let lines = policy.as_ref().map(crate::aws::policy::statement_lines).unwrap_or_default();
+        live.insert("policy".into(), crate::aws::policy::summary(&lines));
+        live.extend(lines.iter().map(|l| {
+            let (sid, rest) = l.split_once(": ").unwrap_or(("", l));
             (format!("statement {sid}"), rest.to_owned())
-        });
-        settings.insert(name.to_owned(), statements.collect());
+        }));
     }
     let mut found = Vec::new();
     let mut conflicts = Vec::new();
@@ -131,7 +136,9 @@ pub(super) async fn discover_bucket(c: &Clients, deployment: &str, b: &str) -> R
                 && get(tags::MANAGED_BY).as_deref() == Some(tags::MANAGER)
             {
                 let spec = get(tags::SPEC).unwrap_or_default();
-                let settings = settings?;
+                let mut settings = settings?.unwrap_or_default();
+                let all = out.tag_set().iter().map(|t| (t.key(), t.value()));
+                settings.insert("tags".into(), tags::user_tags(all));
                 let found = Found {
                     address: crate::plan::desired::BUCKET.into(),
                     kind: Kind::Bucket,
@@ -207,6 +214,12 @@ pub(super) async fn discover_fleet(
                 ("min_size", g.min_size().unwrap_or_default().to_string()),
                 ("max_size", g.max_size().unwrap_or_default().to_string()),
                 ("instance_types", types.join(",")),
+                (
+                    "tags",
+                    tags::user_tags(
+                        g.tags().iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+                    ),
+                ),
             ];
             settings.insert(name.to_owned(), live.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
             found.push(Found {
@@ -224,6 +237,9 @@ pub(super) async fn discover_fleet(
             conflicts.push(format!("launch template {name} exists and is not ours (it lacks our tags)"));
             continue;
         }
+        let user =
+            tags::user_tags(t.tags().iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())));
+        settings.insert(t.launch_template_id().unwrap_or_default().to_owned(), [("tags".to_owned(), user)].into());
         found.push(Found {
             address: get(tags::RESOURCE).unwrap_or_else(|| crate::plan::desired::LAUNCH_TEMPLATE.into()),
             kind: Kind::LaunchTemplate,
