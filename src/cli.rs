@@ -25,7 +25,7 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Deployment file to use.
+    /// Deployment file to use (`-` reads it from stdin).
     #[arg(
         short = 'f',
         long = "config",
@@ -80,28 +80,54 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what `up` would create, change or delete; calls no mutating AWS API.
+    #[command(
+        after_help = "Examples:\n  gascale plan\n  gascale -f ci.yaml plan --detailed-exitcode   # exit 2 when up would change anything\n  gascale plan -v --output json > plan.json"
+    )]
     Plan(PlanArgs),
     /// Create or update the deployment to match the config file.
+    #[command(
+        after_help = "Examples:\n  gascale up\n  gascale -f ci.yaml --region eu-west-1 up --no-wait --output json\n  gascale up --allow-host-replacement   # apply a change that needs a new GitLab host"
+    )]
     Up(UpArgs),
     /// Delete everything the deployment owns, runner workers included.
+    #[command(after_help = "Examples:\n  gascale destroy --dry-run\n  gascale -f ci.yaml destroy --yes")]
     Destroy(DestroyArgs),
     /// List every resource the deployment owns, with its live state.
+    #[command(after_help = "Examples:\n  gascale status\n  gascale status --output json | jq -r .outputs.gitlab_url")]
     Status,
     /// Print GitLab's initial root password, read from the host through SSM.
+    #[command(
+        after_help = "Examples:\n  gascale fetch-root-password\n  GITLAB_PASSWORD=$(gascale fetch-root-password --wait)"
+    )]
     FetchRootPassword(FetchRootPasswordArgs),
     /// Run a command on the GitLab host through SSM and stream its output.
+    #[command(after_help = "Examples:\n  gascale exec -- docker ps\n  gascale exec -- docker logs --tail 50 gitlab")]
     Exec(ExecArgs),
     /// Write the rendered bootstrap files (user-data, compose, runner config) to a folder.
+    #[command(
+        after_help = "Examples:\n  gascale render --out rendered/\n  gascale render --offline --out rendered/   # no AWS credentials needed"
+    )]
     Render(RenderArgs),
     /// Destroy every gascale deployment in the region older than an age (CI clean-up).
+    #[command(
+        after_help = "Examples:\n  gascale --region eu-west-1 reap --older-than 6h --dry-run\n  gascale --region eu-west-1 reap --older-than 6h --yes"
+    )]
     Reap(ReapArgs),
     /// Remove the deployment's lock left by a run that is gone (give the lock ID it reported).
+    #[command(after_help = "Examples:\n  gascale force-unlock 3f2a9c1e")]
     ForceUnlock(ForceUnlockArgs),
     /// Print the IAM policy gascale's caller needs (for the deployment file's bucket when there is one).
+    #[command(
+        after_help = "Examples:\n  gascale permissions > gascale-policy.json\n  aws iam create-policy --policy-name gascale --policy-document file://gascale-policy.json"
+    )]
     Permissions,
     /// Print the JSON Schema of the deployment file.
+    #[command(after_help = "Examples:\n  gascale schema > gascale.schema.json   # for editors' YAML validation")]
     Schema,
     /// Print shell completions.
+    #[command(
+        after_help = "Examples:\n  gascale completions bash > /etc/bash_completion.d/gascale\n  gascale completions zsh > \"${fpath[1]}/_gascale\""
+    )]
     Completions(CompletionsArgs),
 }
 

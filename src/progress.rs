@@ -87,7 +87,9 @@ impl Progress {
                 None
             }
         };
-        Task { bar, msg, started: Instant::now(), show: self.level >= Level::Normal, plain: self.bars.is_none() }
+        let now = Instant::now();
+        let show = self.level >= Level::Normal;
+        Task { bar, msg, started: now, show, plain: self.bars.is_none(), said: std::sync::Mutex::new(now) }
     }
 
     fn line(&self, at: Level, msg: &str) {
@@ -116,6 +118,17 @@ pub struct Task {
     started: Instant,
     show: bool,
     plain: bool,
+    /// When the last line was printed (plain output).
+    said: std::sync::Mutex<Instant>,
+}
+
+/// Without a terminal, a wait prints a line at least this often, so a CI
+/// job's watchdog (GitLab's "no output" timeout, …) sees life.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// Whether a wait last heard from at `said` is due a line at `now`.
+fn heartbeat_due(said: Instant, now: Instant) -> bool {
+    now.saturating_duration_since(said) >= HEARTBEAT
 }
 
 impl Task {
@@ -124,9 +137,19 @@ impl Task {
     }
 
     /// Updates a wait's message (e.g. "waiting for X: pending, 40s").
+    /// Without a terminal the update is printed once `HEARTBEAT` passed
+    /// since the last line.
     pub fn update(&self, msg: impl Into<String>) {
+        let msg = msg.into();
         if let Some(bar) = &self.bar {
-            bar.set_message(msg.into());
+            bar.set_message(msg);
+            return;
+        }
+        let mut said = self.said.lock().expect("heartbeat lock");
+        if self.show && self.plain && heartbeat_due(*said, Instant::now()) {
+            *said = Instant::now();
+            let stamp = chrono::Utc::now().format("%H:%M:%S");
+            let _ = writeln!(std::io::stderr().lock(), "[{stamp}] {msg}");
         }
     }
 
@@ -150,5 +173,18 @@ impl Drop for Task {
                 bar.abandon();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_wait_speaks_every_thirty_seconds() {
+        let start = Instant::now();
+        assert!(!heartbeat_due(start, start + Duration::from_secs(29)));
+        assert!(heartbeat_due(start, start + HEARTBEAT));
+        assert!(heartbeat_due(start, start + Duration::from_secs(31)));
     }
 }

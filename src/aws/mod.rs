@@ -15,6 +15,7 @@ pub mod retry;
 pub mod s3;
 pub mod ssm;
 pub mod tags;
+pub mod trace;
 pub mod wait;
 pub mod workers;
 
@@ -33,6 +34,8 @@ pub struct AwsSettings {
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub max_attempts: u32,
+    /// Where `-vv` logs every call (`trace::CallLog`).
+    pub log: Option<crate::progress::Progress>,
 }
 
 /// The SDK clients of one command run, all sharing one configuration.
@@ -122,14 +125,26 @@ impl Clients {
         // An emulator serves every bucket on one host: virtual-hosted names
         // (bucket.127.0.0.1) do not resolve, so path-style it is.
         let custom_endpoint = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-        let s3_config = aws_sdk_s3::config::Builder::from(&config).force_path_style(custom_endpoint).build();
+        let log = trace::CallLog(settings.log.clone().unwrap_or_else(crate::progress::Progress::silent));
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(custom_endpoint)
+            .interceptor(log.clone())
+            .build();
         Ok(Clients {
-            autoscaling: aws_sdk_autoscaling::Client::new(&config),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(&config).interceptor(log.clone()).build(),
+            ),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&config).interceptor(log.clone()).build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config).interceptor(log.clone()).build(),
+            ),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
-            ssm: aws_sdk_ssm::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::from_conf(
+                aws_sdk_ssm::config::Builder::from(&config).interceptor(log.clone()).build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&config).interceptor(log).build()),
             region,
         })
     }

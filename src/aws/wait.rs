@@ -41,7 +41,13 @@ where
                     task.done("timed out");
                     return Err(Error::Timeout(format!("{what} after {}s (last state: {state})", elapsed.as_secs())));
                 }
-                task.update(format!("waiting for {what}: {state}, {}s", elapsed.as_secs()));
+                // Also the line a plain log prints every 30 s: what, how long,
+                // and the limit.
+                task.update(format!(
+                    "waiting for {what}: {state}, {}s of at most {}s",
+                    elapsed.as_secs(),
+                    timeout.as_secs()
+                ));
                 if let Err(e) = crate::interrupt::sleep(delay.min(timeout.saturating_sub(elapsed))).await {
                     task.done("interrupted");
                     return Err(e);

@@ -41,9 +41,10 @@ impl Context {
             OutputFormat::Text => Format::Text,
             OutputFormat::Json => Format::Json,
         };
+        let progress = Progress::new(g.verbose, g.quiet);
         Context {
             output: Output { format },
-            progress: Progress::new(g.verbose, g.quiet),
+            progress: progress.clone(),
             config_path: g.config.clone(),
             state_dir: g.state_dir.clone(),
             yes: g.yes,
@@ -55,6 +56,7 @@ impl Context {
                 region: g.region.clone(),
                 endpoint_url: g.endpoint_url.clone().filter(|u| !u.is_empty()),
                 max_attempts: g.max_attempts,
+                log: Some(progress),
             },
         }
     }
@@ -96,7 +98,7 @@ impl Context {
     /// (`reap`): `--region` or the SDK's chain.
     pub async fn clients_without_config(&self) -> Result<Clients> {
         let mut settings = self.aws.clone();
-        if settings.region.is_none() && self.config_path.exists() {
+        if settings.region.is_none() && (self.config_path.exists() || self.config_path.as_os_str() == "-") {
             settings.region = self.deployment()?.metadata.region;
         }
         Clients::connect(&settings).await

@@ -20,6 +20,8 @@ pub struct Status {
     /// The host's `gascale:bootstrap` status, if it has one.
     pub bootstrap: Option<String>,
     pub conflicts: Vec<String>,
+    /// What `up` prints, read from what exists.
+    pub outputs: super::up::Outputs,
 }
 
 impl Report for Status {
@@ -43,12 +45,20 @@ impl Report for Status {
         for c in &self.conflicts {
             writeln!(out, "  ! {c}")?;
         }
+        writeln!(out, "outputs:")?;
+        let mut text = Vec::new();
+        self.outputs.text(&mut text)?;
+        for line in String::from_utf8_lossy(&text).lines() {
+            writeln!(out, "  {line}")?;
+        }
         Ok(())
     }
 }
 
 pub async fn run(ctx: &Context) -> Result<u8> {
     let (session, _, inventory) = Session::open_discovered(ctx, None).await?;
+    let mut outputs = super::up::outputs_of(&session, &inventory.ids(), &inventory.eip_ips);
+    outputs.bootstrap = inventory.bootstrap.clone();
     let mut resources: Vec<Found> = inventory.found.into_values().chain(inventory.duplicates).collect();
     resources.sort_by(|a, b| (a.kind, &a.address).cmp(&(b.kind, &b.address)));
     ctx.output.emit(&Status {
@@ -57,6 +67,7 @@ pub async fn run(ctx: &Context) -> Result<u8> {
         resources,
         bootstrap: inventory.bootstrap,
         conflicts: inventory.conflicts,
+        outputs,
     })?;
     Ok(exit::OK)
 }

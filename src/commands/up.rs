@@ -112,9 +112,19 @@ pub struct Outputs {
 }
 
 fn outputs(session: &Session, env: &Env) -> Outputs {
-    let d = &session.d;
     let ids = env.ids.lock().expect("ids lock").clone();
     let eips = env.eip_ips.lock().expect("eip lock").clone();
+    outputs_of(session, &ids, &eips)
+}
+
+/// The outputs of what exists (`ids`, `eips` by address): `up` prints them
+/// from its run, `status` from discovery.
+pub fn outputs_of(
+    session: &Session,
+    ids: &std::collections::BTreeMap<String, String>,
+    eips: &std::collections::BTreeMap<String, String>,
+) -> Outputs {
+    let d = &session.d;
     let get = |a: &str| ids.get(a).cloned();
     let ip = eips.get(desired::HOST_EIP).cloned();
     let url = match (&d.gitlab.domain, &ip) {

@@ -22,6 +22,10 @@ pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Reads, parses and validates a deployment file.
 pub fn load(path: &Path) -> Result<Deployment, Error> {
+    if path == Path::new("-") {
+        let text = stdin_text()?;
+        return parse(&text).map_err(|problems| Error::Config { file: "(stdin)".into(), problems });
+    }
     let file = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
@@ -40,13 +44,93 @@ pub fn load(path: &Path) -> Result<Deployment, Error> {
     parse(&text).map_err(|problems| Error::Config { file, problems })
 }
 
+/// A deserializer's message as a user reads it: without the key path it
+/// repeats (the problem already names the key), without Rust type names
+/// (`u8`), and with the nearest key for a typo.
+fn friendly(key: &str, message: &str) -> String {
+    // serde_yaml prefixes the path of the mapping (`gitlab: unknown field…`)
+    // or of the value (`network.azs: invalid type…`).
+    let mut m = message.to_owned();
+    let parent = key.rsplit_once('.').map_or("", |(p, _)| p);
+    for prefix in [format!("{key}: "), format!("{parent}: ")] {
+        if prefix.len() > 2 && m.starts_with(&prefix) {
+            m = m[prefix.len()..].to_owned();
+            break;
+        }
+    }
+    if let Some(rest) = m.strip_prefix("unknown field `") {
+        let (field, rest) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+        let place = rest.rsplit_once(" at ").map(|(_, p)| format!(" (at {p})")).unwrap_or_default();
+        let nearest = expected
+            .iter()
+            .map(|k| (strsim::damerau_levenshtein(field, k), *k))
+            .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+            .min();
+        return match nearest {
+            Some((_, k)) => format!("unknown key `{field}`; did you mean `{k}`?{place}"),
+            None => format!("unknown key `{field}`; the keys here are {}{place}", expected.join(", ")),
+        };
+    }
+    for (rust, words) in [
+        ("u8", "a whole number from 0 to 255"),
+        ("u16", "a whole number from 0 to 65535"),
+        ("u32", "a whole number from 0 to 4294967295"),
+        ("u64", "a whole number of 0 or more"),
+        ("usize", "a whole number of 0 or more"),
+        ("i32", "a whole number"),
+        ("i64", "a whole number"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+    ] {
+        m = m
+            .replace(&format!("expected {rust} "), &format!("expected {words} "))
+            .replace(&format!("expected {rust}"), &format!("expected {words}"));
+    }
+    // `expected struct Metadata`, `expected enum Sse`: Rust's names.
+    for (rust, words) in
+        [("expected struct ", "expected a mapping of keys"), ("expected enum ", "expected one of the allowed values")]
+    {
+        if let Some(at) = m.find(rust) {
+            let rest = &m[at + rust.len()..];
+            let end = rest.find(|c: char| !c.is_alphanumeric() && c != '_').unwrap_or(rest.len());
+            m = format!("{}{words}{}", &m[..at], &rest[end..]);
+        }
+    }
+    m.replace("invalid type: ", "")
+        .replace("invalid value: ", "")
+        .replace("sequence,", "a list,")
+        .replace("map,", "a mapping,")
+}
+
+/// `-f -`: the config read from stdin, once per run (a command may load
+/// it more than once), bounded like a file.
+fn stdin_text() -> Result<String, Error> {
+    use std::io::Read;
+    static TEXT: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(MAX_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read the config from stdin: {e}"))?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(format!("the config on stdin is over the limit of {MAX_CONFIG_BYTES} bytes"));
+        }
+        Ok(text)
+    })
+    .clone()
+    .map_err(Error::Usage)
+}
+
 /// Parses and validates deployment YAML; problems name their key paths.
 pub fn parse(text: &str) -> Result<Deployment, Vec<Problem>> {
     let de = serde_yaml::Deserializer::from_str(text);
     let deployment: Deployment = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let key = if path == "." { "(top level)".to_owned() } else { path };
-        vec![Problem { key, message: e.into_inner().to_string() }]
+        let message = friendly(&key, &e.into_inner().to_string());
+        vec![Problem { key, message }]
     })?;
     validate::validate(&deployment)?;
     Ok(deployment)

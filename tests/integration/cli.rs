@@ -27,6 +27,7 @@ fn help_texts() {
         let r = run(gascale(dir.path()).args([sub, "--help"]));
         assert_eq!(r.code, 0, "{sub} --help: {}", r.stderr);
         assert!(r.stdout.contains("Usage: gascale"), "{sub}");
+        assert!(r.stdout.contains("Examples:\n  gascale "), "{sub} --help has no example");
         insta::assert_snapshot!(format!("help-{sub}"), r.stdout);
     }
 }
@@ -132,4 +133,18 @@ fn an_unknown_profile_or_region_is_named_before_any_call() {
     assert_eq!(r.code, 64, "{}", r.stderr);
     assert!(r.stderr.contains("region \"eu-westt1\" is not an AWS region name"), "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}
+
+/// `-vv` logs every AWS call with its outcome and duration; `-v` does not.
+#[test]
+fn very_verbose_logs_every_aws_call_with_its_duration() {
+    let w = crate::up::minimal(&crate::harness::unique_name("vv"), "");
+    let r = w.gascale(&["plan", "-vv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let calls: Vec<&str> = r.stderr.lines().filter(|l| l.contains("] aws ")).collect();
+    assert!(calls.iter().any(|l| l.contains("aws EC2:DescribeVpcs HTTP 200 ok in ")), "{}", r.stderr);
+    assert!(calls.iter().all(|l| l.ends_with(" ms")), "{calls:?}");
+    assert!(calls.len() >= 10, "{calls:?}");
+    let r = w.gascale(&["plan", "-v"]);
+    assert!(!r.stderr.contains("] aws "), "{}", r.stderr);
 }

@@ -30,8 +30,9 @@ const M: &str = "apiVersion: gascale/v1\nkind: Deployment\nmetadata: {name: demo
 /// (what, file, the key the message must name, a word of the reason)
 fn bad_files() -> Vec<(&'static str, String, &'static str, &'static str)> {
     vec![
-        ("unknown top-level key", format!("{M}extras: 1\n"), "extras", "unknown field"),
-        ("typo'd key", format!("{M}network: {{cidrr: 10.0.0.0/16}}\n"), "network.cidrr", "unknown field"),
+        ("unknown top-level key", format!("{M}extras: 1\n"), "extras", "unknown key `extras`; the keys here are"),
+        ("typo'd key", format!("{M}network: {{cidrr: 10.0.0.0/16}}\n"), "network.cidrr", "did you mean `cidr`?"),
+        ("typo'd nested key", format!("{M}cache: {{expiration_day: 3}}\n"), "cache.expiration_day", "did you mean `expiration_days`?"),
         ("bad CIDR", format!("{M}network: {{cidr: 10.0.0.0/33}}\n"), "network.cidr", "CIDR"),
         ("host bits in CIDR", format!("{M}network: {{cidr: 10.0.0.1/16}}\n"), "network.cidr", "host bits"),
         ("VPC too large", format!("{M}network: {{cidr: 10.0.0.0/8}}\n"), "network.cidr", "/16 to /24"),
@@ -57,7 +58,8 @@ fn bad_files() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("negative idle count", format!("{M}runner: {{idle: {{count: -1}}}}\n"), "runner.idle.count", "-1"),
         ("invalid bucket name", format!("{M}cache: {{bucket: My_Bucket}}\n"), "cache.bucket", "bucket name"),
         ("world open without opt-in", format!("{M}network: {{allow_cidrs: [0.0.0.0/0]}}\n"), "network.allow_cidrs[0]", "allow_world"),
-        ("wrong type", format!("{M}network: {{azs: two}}\n"), "network.azs", "invalid type"),
+        ("wrong type", format!("{M}network: {{azs: two}}\n"), "network.azs", "expected a whole number from 0 to 255"),
+        ("out of range", format!("{M}network: {{azs: 300}}\n"), "network.azs", "expected a whole number from 0 to 255"),
         ("name too long", "metadata: {name: a-very-long-deployment-name-indeed}\n".into(), "metadata.name", "1-20"),
         ("uppercase name", "metadata: {name: Demo}\n".into(), "metadata.name", "lowercase"),
         ("missing name", "metadata: {region: eu-west-1}\n".into(), "metadata", "name"),
@@ -130,7 +132,36 @@ fn bad_files_fail_with_64_naming_the_key() {
         assert!(r.stderr.contains(reason), "{what}: message lacks {reason:?}: {}", r.stderr);
         assert!(r.stderr.contains("gascale.yaml"), "{what}: message does not name the file: {}", r.stderr);
         assert!(r.stdout.is_empty(), "{what}: printed data");
+        // The key once, no Rust type names.
+        if !key.is_empty() {
+            assert_eq!(r.stderr.matches(&format!("{key}:")).count(), 1, "{what}: {}", r.stderr);
+        }
+        assert!(!r.stderr.contains("struct ") && !r.stderr.contains("enum "), "{what}: {}", r.stderr);
+        for rust in [" u8", " u16", " u32", " u64", " i32", " f64", "usize"] {
+            assert!(!r.stderr.contains(rust), "{what}: names a Rust type: {}", r.stderr);
+        }
     }
+}
+
+/// `-f -` reads the deployment from stdin.
+#[test]
+fn the_config_can_come_from_stdin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = gascale(dir.path())
+        .args(["-f", "-", "render", "--offline", "--out", "out"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{M}gitlab: {{instance_type: t3.large}}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("out/user-data.sh").exists());
+    let r = run(gascale(dir.path()).args(["-f", "-", "plan"]).stdin(std::process::Stdio::null()));
+    assert_eq!(r.code, 64, "an empty stdin is a config error: {}", r.stderr);
+    assert!(r.stderr.contains("(stdin)"), "{}", r.stderr);
 }
 
 #[test]

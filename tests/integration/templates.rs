@@ -272,6 +272,10 @@ impl Host {
     }
 
     fn run(&self, readiness: &str) -> std::process::Output {
+        self.run_with(readiness, &[])
+    }
+
+    fn run_with(&self, readiness: &str, env: &[(&str, &str)]) -> std::process::Output {
         let stubs = crate::harness::root().join("tests/stubs");
         Command::new("bash")
             .arg(&self.script)
@@ -282,6 +286,7 @@ impl Host {
             .env("GASCALE_DATA_DEVICE", self.dir.path().join("dev-sdf"))
             .env("STUB_DIR", self.dir.path().join("stub"))
             .env("STUB_READINESS", readiness)
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }
@@ -340,6 +345,24 @@ fn bootstrap_publishes_the_failing_step_when_gitlab_never_gets_ready() {
     assert_eq!(polls, 6);
     assert_eq!(host.count("stub/runners-created"), 0);
     assert!(host.read("root/var/lib/gascale/bootstrap-complete").is_empty());
+}
+
+/// `gitlab-runner verify` exits 0 when it cannot reach GitLab (the stub
+/// answers as the real one does): the bootstrap must not call that
+/// `complete`, and says why it failed.
+#[test]
+fn bootstrap_fails_at_runner_when_the_runner_cannot_reach_gitlab() {
+    let host = Host::new(&rendered(&with_region(example("minimal.yaml"))).user_data);
+    let out = host.run_with("ok", &[("STUB_RUNNER_REACH", "refused")]);
+    assert!(!out.status.success());
+    assert_eq!(host.read("root/var/lib/gascale/status").trim(), "failed:runner");
+    assert!(host.read("stub/aws").contains("Value=failed:runner"));
+    let log = host.read("root/var/log/gascale-bootstrap.log");
+    assert!(log.contains("the runner did not reach GitLab: ERROR: Verifying runner... client error"), "{log}");
+    assert!(log.contains("connection refused"), "{log}");
+    assert!(host.read("root/var/lib/gascale/bootstrap-complete").is_empty());
+    let verifies = host.read("stub/calls").lines().filter(|l| l.contains("gitlab-runner verify")).count();
+    assert_eq!(verifies, 10, "bounded retries");
 }
 
 #[test]

@@ -29,6 +29,16 @@ fn fresh_up_creates_every_resource_as_designed() {
     let c = sdk();
     assert_eq!(owned::count(&c, &name), owned::complete());
     let s = |k: &str| out[k].as_str().unwrap().to_owned();
+    // `status` shows the outputs `up` printed, read from what exists.
+    let status = w.gascale(&["status", "--output", "json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    for key in ["gitlab_url", "host_instance_id", "data_volume_id", "elastic_ip", "vpc_id", "bucket", "host_role_arn"] {
+        assert_eq!(status["outputs"][key], out[key], "{key}");
+    }
+    assert_eq!(status["outputs"]["private_subnet_ids"], out["private_subnet_ids"]);
+    let text = w.gascale(&["status"]);
+    assert!(text.stdout.contains(&format!("  gitlab_url               = {}", s("gitlab_url"))), "{}", text.stdout);
     runtime().block_on(async {
         // Every EC2 resource carries both ownership tags (the count above
         // selected by them); the host: IMDSv2, hop limit 2, encrypted volumes.
