@@ -55,6 +55,11 @@ pub struct Context<'a> {
     https: bool,
     letsencrypt_email: Option<&'a str>,
     readiness_url: &'static str,
+    /// Seconds a stopping runner gets to finish its running jobs: the
+    /// longest job timeout (runner.registration.maximum_timeout, else
+    /// GitLab's default job timeout, 60 minutes: GitLab CI/CD docs,
+    /// "Set a limit for how long jobs can run").
+    runner_stop_grace: u32,
     gitlab_image: String,
     runner_image: String,
     bucket: &'a str,
@@ -132,6 +137,7 @@ impl<'a> Context<'a> {
             https,
             letsencrypt_email: d.gitlab.letsencrypt_email.as_deref(),
             readiness_url: if https { "https://127.0.0.1/-/readiness" } else { "http://127.0.0.1/-/readiness" },
+            runner_stop_grace: d.runner.registration.maximum_timeout.unwrap_or(3600),
             gitlab_image: format!("gitlab/gitlab-{edition}:{}", d.gitlab_image_tag()),
             runner_image: format!("gascale-runner:{}", d.runner.version),
             bucket: &ids.bucket,

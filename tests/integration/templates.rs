@@ -237,7 +237,9 @@ fn rendered_files_contain_nothing_forbidden() {
             }
             for (i, _) in body.match_indices("http://") {
                 let rest = &body[i + 7..];
-                let host_ok = ["169.254.169.254/", "127.0.0.1/", "gitlab-host.placeholder.invalid"]
+                // IMDS, the host itself, the runner's metrics inside the
+                // compose network, the offline placeholder.
+                let host_ok = ["169.254.169.254/", "127.0.0.1/", "runner:9252/", "gitlab-host.placeholder.invalid"]
                     .iter()
                     .any(|h| rest.starts_with(h));
                 assert!(host_ok, "{name}/{file}: plain http:// to {}", &rest[..rest.len().min(40)]);
@@ -286,6 +288,22 @@ impl Host {
             .env("GASCALE_DATA_DEVICE", self.dir.path().join("dev-sdf"))
             .env("STUB_DIR", self.dir.path().join("stub"))
             .env("STUB_READINESS", readiness)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a rendered `runner-update.sh` the way SSM would, on this host.
+    fn update(&self, script: &str, env: &[(&str, &str)]) -> std::process::Output {
+        let path = self.dir.path().join("runner-update.sh");
+        std::fs::write(&path, script).unwrap();
+        let stubs = crate::harness::root().join("tests/stubs");
+        Command::new("bash")
+            .arg(&path)
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
+            .env("GASCALE_ROOT", self.dir.path().join("root"))
+            .env("STUB_DIR", self.dir.path().join("stub"))
             .envs(env.iter().copied())
             .output()
             .unwrap()
@@ -363,6 +381,35 @@ fn bootstrap_fails_at_runner_when_the_runner_cannot_reach_gitlab() {
     assert!(host.read("root/var/lib/gascale/bootstrap-complete").is_empty());
     let verifies = host.read("stub/calls").lines().filter(|l| l.contains("gitlab-runner verify")).count();
     assert_eq!(verifies, 10, "bounded retries");
+}
+
+/// A runner-only change reaches a running host through `runner-update.sh`:
+/// a changed config.toml restarts the runner — stopped with SIGQUIT (the
+/// image's STOPSIGNAL, which the stub reads as Docker does) and the longest
+/// job timeout to finish its jobs, their count reported — and an unchanged
+/// one restarts nothing.
+#[test]
+fn a_runner_config_change_restarts_the_runner_gracefully() {
+    let mut d = with_region(example("minimal.yaml"));
+    d.runner.registration.maximum_timeout = Some(7200);
+    let host = Host::new(&rendered(&d).user_data);
+    assert!(host.run("ok").status.success());
+    let unchanged = host.update(&rendered(&d).runner_update, &[]);
+    assert!(unchanged.status.success(), "{}", String::from_utf8_lossy(&unchanged.stderr));
+    assert!(String::from_utf8_lossy(&unchanged.stdout).contains("runner configuration unchanged"));
+    assert_eq!(host.read("stub/signals"), "", "nothing changed, nothing restarted");
+    d.runner.limit += 1;
+    let changed = host.update(&rendered(&d).runner_update, &[("STUB_RUNNING_JOBS", "3")]);
+    let stdout = String::from_utf8_lossy(&changed.stdout);
+    assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
+    assert!(stdout.contains("3 jobs running; up to 7200s"), "{stdout}");
+    assert_eq!(host.read("stub/signals"), "runner SIGQUIT 7200s\n");
+    let config = host.read("root/srv/gitlab/runner/config/config.toml");
+    assert!(config.contains(&format!("limit = {}", d.runner.limit)), "{config}");
+    assert!(config.contains("token = \"glrt-StubToken_123\""), "the token is kept");
+    let calls = host.read("stub/calls");
+    let stop = calls.find("compose --project-name gascale").and(calls.rfind(" stop -t 7200 runner")).unwrap();
+    assert!(calls[stop..].contains(" up -d runner"), "started again after the stop: {calls}");
 }
 
 #[test]
