@@ -196,6 +196,17 @@ class RequestLog:
             rates = json.loads(body or b"{}")
             self.faults.set(rates.get("throttle", 0.0), rates.get("error", 0.0), rates.get("seed", 1))
             return _json(start_response, {"ok": True})
+        if environ.get("PATH_INFO") == "/gascale-test/iam" and environ.get("REQUEST_METHOD") == "POST":
+            # IAM enforcement from now on: moto checks every request's
+            # signing key against the IAM policies of its user (actions for
+            # every service, bucket and object ARNs for S3; moto
+            # core/authorization.py). Until then requests go unchecked, so a
+            # test can create its users and keys first.
+            from moto import settings
+            from moto.core.authorization import ActionAuthenticatorMixin
+            enforce = bool(json.loads(body or b"{}").get("enforce", True))
+            settings.INITIAL_NO_AUTH_ACTION_COUNT = ActionAuthenticatorMixin.request_count if enforce else float("inf")
+            return _json(start_response, {"ok": True})
         if environ.get("PATH_INFO") == "/gascale-test/strict" and environ.get("REQUEST_METHOD") == "POST":
             self.strict.enabled = bool(json.loads(body or b"{}").get("enabled", True))
             return _json(start_response, {"ok": True})
@@ -224,8 +235,9 @@ class RequestLog:
                 record["strict"] = strict[0]
                 response = _fault(start_response, strict)
             else:
-                recorder = _Recorder(start_response)
-                response = [_read_all(self.serve(environ, body, recorder, record["op"]))]
+                shape = "query" if service in QUERY_SERVICES else "json" if service in JSON_SERVICES else None
+                recorder = _Recorder(start_response, shape)
+                response = [recorder.finish(_read_all(self.serve(environ, body, recorder, record["op"])))]
                 self.strict.after(request, recorder.status, response[0])
         # Written before the answer leaves, so a client that has its answer
         # finds its request in the log; "done" is when the emulator finished.
@@ -306,16 +318,55 @@ def _top_level_items(xml):
     return items
 
 
-class _Recorder:
-    """A start_response that remembers the status it was given."""
+# Services of the awsQuery protocol: their errors are
+# <ErrorResponse><Error>…</Error><RequestId>…</RequestId></ErrorResponse>
+# (Smithy awsQuery protocol, "Error responses"). moto answers an IAM
+# enforcement denial (core/exceptions.py AccessDeniedError) with EC2's
+# <Errors><Error> nesting, which the AWS SDKs for Rust cannot read.
+QUERY_SERVICES = {"iam", "sts", "autoscaling"}
+# Services of the awsJson protocols answer errors as JSON,
+# {"__type": "AccessDeniedException", "message": …} (Smithy awsJson1_1,
+# "Operation error serialization"; SSM API reference, "Common errors");
+# moto answers an enforcement denial there in XML too.
+JSON_SERVICES = {"ssm"}
 
-    def __init__(self, start_response):
+
+class _Recorder:
+    """A start_response that remembers the status it was given; for the
+    awsQuery services it holds the answer back until `finish` mends an
+    error's shape."""
+
+    def __init__(self, start_response, shape=None):
         self.start_response = start_response
         self.status = 500
+        self.shape = shape
+        self.held = None
 
     def __call__(self, status, headers, exc_info=None):
         self.status = int(status.split(" ", 1)[0])
+        if self.shape:
+            self.held = (status, headers, exc_info)
+            return lambda data: None
         return self.start_response(status, headers, exc_info)
+
+    def finish(self, body):
+        if self.held is None:
+            return body
+        status, headers, exc_info = self.held
+        if self.status >= 400 and b"<Errors><Error>" in body:
+            if self.shape == "query":
+                body = re.sub(rb"<Errors>(<Error>.*?</Error>)</Errors>", rb"\1", body, count=1, flags=re.S)
+            else:
+                code = re.search(rb"<Code>(.*?)</Code>", body)
+                message = re.search(rb"<Message>(.*?)</Message>", body, flags=re.S)
+                code = code.group(1).decode() if code else "InternalFailure"
+                kind = "AccessDeniedException" if code == "AccessDenied" else code
+                body = json.dumps({"__type": kind, "message": message.group(1).decode() if message else ""}).encode()
+                headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
+                headers.append(("Content-Type", "application/x-amz-json-1.1"))
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        self.start_response(status, headers + [("Content-Length", str(len(body)))], exc_info)
+        return body
 
 
 def _read_all(body_iter):

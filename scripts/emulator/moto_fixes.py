@@ -24,5 +24,42 @@ def _keep_unchanged_mixed_instances_policy():
     FakeAutoScalingGroup.update = update
 
 
+def _no_signature_recomputation():
+    """Under IAM enforcement moto recomputes each request's SigV4 signature
+    from the form it parsed, re-encoded (iam/access_control.py
+    `_calculate_signature`); a body the SDK encodes otherwise (parentheses
+    in a security group's description) then "does not match", where AWS
+    verifies the bytes that were sent. The tests check authorization, not
+    signatures: the key still names the user whose policies are applied."""
+    from moto.iam.access_control import IAMRequestBase
+
+    IAMRequestBase.check_signature = lambda self: None
+
+
+def _s3_permissions_of_subresources():
+    """Under IAM enforcement moto names the permission an S3 call needs from
+    its subresource (s3/responses.py ACTION_MAP); the bucket configurations
+    gascale writes are missing there, so moto asks for ListBucket or
+    CreateBucket instead. These are the permissions AWS requires (S3 user
+    guide, "Required permissions for Amazon S3 API operations"), the same
+    table scripts/check-permissions maps the request log with."""
+    from moto.s3.responses import ACTION_MAP
+
+    bucket = ACTION_MAP["BUCKET"]
+    bucket["GET"].update(
+        encryption="GetEncryptionConfiguration",
+        ownershipControls="GetBucketOwnershipControls",
+        publicAccessBlock="GetBucketPublicAccessBlock",
+    )
+    bucket["PUT"].update(
+        encryption="PutEncryptionConfiguration",
+        ownershipControls="PutBucketOwnershipControls",
+        publicAccessBlock="PutBucketPublicAccessBlock",
+    )
+    bucket.setdefault("POST", {}).update({"delete": "DeleteObject", "DEFAULT": "PutObject"})
+
+
 def apply():
     _keep_unchanged_mixed_instances_policy()
+    _no_signature_recomputation()
+    _s3_permissions_of_subresources()

@@ -223,7 +223,7 @@ pub async fn delete_bucket(c: &Clients, progress: &crate::progress::Progress, na
             );
         }
         for chunk in ids.chunks(1000) {
-            retry::send(
+            let out = retry::send(
                 "s3:DeleteObjects",
                 c.s3.delete_objects()
                     .bucket(name)
@@ -232,6 +232,20 @@ pub async fn delete_bucket(c: &Clients, progress: &crate::progress::Progress, na
             )
             .await
             .map_err(|e| aws_error("s3:DeleteObjects", name, e))?;
+            // DeleteObjects answers 200 and lists the keys it could not
+            // delete, each with its own error (S3 API reference,
+            // DeleteObjects: "Error" elements); the bucket would then stay
+            // non-empty and DeleteBucket fail for as long as it is retried.
+            if let Some(first) = out.errors().first() {
+                return Err(crate::error::Error::Failed(format!(
+                    "s3:DeleteObjects {name}: {} of {} keys not deleted; {} on {}: {}",
+                    out.errors().len(),
+                    chunk.len(),
+                    first.code().unwrap_or("error"),
+                    first.key().unwrap_or("?"),
+                    first.message().unwrap_or("")
+                )));
+            }
             removed += chunk.len();
         }
         if page.is_truncated() != Some(true) {

@@ -43,7 +43,7 @@ async fn ready_host(ctx: &Context, session: &Session, wait: bool, bootstrapped: 
     }
     match inventory.bootstrap.as_deref() {
         _ if !bootstrapped => {}
-        Some("complete") => {}
+        Some("complete") | Some(super::session::WAITING_DNS) => {}
         Some(failed) if failed.starts_with("failed:") => {
             return Err(Error::Failed(bootstrap_failed(&failed["failed:".len()..])))
         }

@@ -48,6 +48,19 @@ impl Session {
         };
         let inventory = discovery(&d, &clients, &store, bucket).await?;
         let identity = identity.into_inner().expect("discovery awaited the identity");
+        let mut d = d;
+        if d.runner.executor.is_none() {
+            // Without runner.executor an existing deployment keeps what its
+            // host runs (the host's gascale:executor tag); a new one gets
+            // docker-autoscaler.
+            let running = inventory.found.get(crate::plan::desired::RUNNER_CONFIG).map(|f| f.state.as_str());
+            // A host without the tag predates docker-autoscaler support: it
+            // runs docker+machine.
+            d.runner.executor = match running {
+                Some("docker-autoscaler") | None => Some(crate::config::Executor::DockerAutoscaler),
+                Some(_) => Some(crate::config::Executor::DockerMachine),
+            };
+        }
         Ok((Session::of(ctx, d, clients, identity), lock, inventory))
     }
 
@@ -118,6 +131,9 @@ impl Session {
         wait_for(progress, &format!("GitLab on {host} to finish its bootstrap"), timeout, || async {
             Ok(match ec2::bootstrap_status(c, host).await?.as_deref() {
                 Some("complete") => Poll::Ready("complete".to_owned()),
+                // Up on a self-signed certificate until the domain points
+                // at the host (the bootstrap's step tls): done for now.
+                Some(WAITING_DNS) => Poll::Ready(WAITING_DNS.to_owned()),
                 Some(failed) if failed.starts_with("failed:") => {
                     Poll::Failed(bootstrap_failed(&failed["failed:".len()..]))
                 }
@@ -128,6 +144,10 @@ impl Session {
         .await
     }
 }
+
+/// The bootstrap status of a host up on a self-signed certificate, waiting
+/// for its domain's DNS record before it switches to Let's Encrypt.
+pub const WAITING_DNS: &str = "running:waiting-dns";
 
 pub fn bootstrap_failed(step: &str) -> String {
     format!(

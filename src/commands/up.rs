@@ -84,6 +84,14 @@ async fn converge(
         (true, _) | (_, None) => None,
         (false, Some(host)) => Some(session.wait_bootstrap(&ctx.progress, &host, ctx.timeout).await?),
     };
+    if let (Some(super::session::WAITING_DNS), Some(domain), Some(ip)) =
+        (bootstrap.as_deref(), &session.d.gitlab.domain, &outputs.elastic_ip)
+    {
+        ctx.progress.warn(format!(
+            "GitLab is up with a self-signed certificate: create the DNS record `{domain}. A {ip}`; \
+             the host switches to Let's Encrypt within 5 minutes of it resolving"
+        ));
+    }
     ctx.output.emit(&Outputs { bootstrap, ..outputs })?;
     Ok(exit::OK)
 }

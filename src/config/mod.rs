@@ -173,10 +173,16 @@ impl Deployment {
         format!("gascale-{}-workers", self.metadata.name)
     }
 
+    /// The runner's executor: configured, else the one the deployment's
+    /// host runs (set by discovery), else docker-autoscaler.
+    pub fn executor(&self) -> Executor {
+        self.runner.executor.unwrap_or(Executor::DockerAutoscaler)
+    }
+
     /// Whether the runner uses the docker-autoscaler executor (an Auto
     /// Scaling group) rather than docker+machine.
     pub fn autoscaler(&self) -> bool {
-        self.runner.executor == Executor::DockerAutoscaler
+        self.executor() == Executor::DockerAutoscaler
     }
 
     /// The Auto Scaling group and launch template of the workers (docker-autoscaler).
@@ -266,6 +272,9 @@ mod tests {
     #[test]
     fn executor_dependent_defaults() {
         let d = parse("metadata: {name: demo}").unwrap();
+        assert_eq!(d.runner_concurrent(), 10);
+        assert!(d.autoscaler(), "docker-autoscaler for a new deployment");
+        let d = parse("metadata: {name: demo}\nrunner: {executor: docker+machine}").unwrap();
         assert_eq!(d.runner_concurrent(), 10);
         assert!(!d.autoscaler());
         let d = parse(

@@ -7,9 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::model::Arch;
 use super::types::{CronPeriod, InstanceType, Timezone};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum Executor {
-    #[default]
     #[serde(rename = "docker+machine")]
     DockerMachine,
     #[serde(rename = "docker-autoscaler")]
@@ -29,7 +28,11 @@ impl Executor {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Runner {
-    pub executor: Executor,
+    /// docker-autoscaler or docker+machine. Default: docker-autoscaler for a
+    /// new deployment; an existing one keeps the executor its host runs
+    /// (docker+machine goes with GitLab Runner 20.0, May 2027).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor: Option<Executor>,
     /// GitLab Runner version, `vX.Y.Z` (the `gitlab/gitlab-runner` image tag).
     pub version: String,
     /// Runner name in GitLab and config.toml. Default: `gascale-<name>`.
@@ -59,7 +62,7 @@ pub struct Runner {
 impl Default for Runner {
     fn default() -> Self {
         Runner {
-            executor: Executor::DockerMachine,
+            executor: None,
             version: crate::pins::RUNNER_VERSION.into(),
             name: None,
             concurrent: None,

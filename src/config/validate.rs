@@ -284,7 +284,7 @@ fn autoscaler(p: &mut Problems, r: &Runner) {
     p.check((10..=3600).contains(&a.connect_timeout), "runner.autoscaler.connect_timeout", || {
         format!("{} must be 10 to 3600 seconds", a.connect_timeout)
     });
-    let (only_machine, only_autoscaler) = match r.executor {
+    let (only_machine, only_autoscaler) = match r.executor.unwrap_or(Executor::DockerAutoscaler) {
         Executor::DockerAutoscaler => ("is a docker+machine setting; docker-autoscaler has none like it", ""),
         Executor::DockerMachine => ("", "is a docker-autoscaler setting; docker+machine has none like it"),
     };

@@ -155,10 +155,10 @@ pub fn attributes(d: &Deployment, k: &Known, want: &Desired) -> Vec<Attr> {
             a.brief("service", format!("com.amazonaws.{}.s3 (gateway)", d.region()))
                 .detail("route_tables", format!("{},{}", desired::RTB_PUBLIC, desired::RTB_PRIVATE));
         }
-        Spec::SecurityGroup { role, name, allow_cidrs, ssh_only } => {
+        Spec::SecurityGroup { role, name, allow_cidrs, ssh_only, open_http } => {
             let rules = match role {
                 Role::Host => {
-                    let mut r = drift::host_rules(allow_cidrs);
+                    let mut r = drift::host_rules(allow_cidrs, *open_http);
                     r.extend(drift::from_workers(desired::SG_WORKERS));
                     r
                 }
@@ -221,7 +221,7 @@ pub fn attributes(d: &Deployment, k: &Known, want: &Desired) -> Vec<Attr> {
                 .detail("subnets", subnets.join(","));
         }
         Spec::RunnerConfig => {
-            a.brief("executor", d.runner.executor.as_str())
+            a.brief("executor", d.executor().as_str())
                 .brief("runner", d.runner.version.as_str())
                 .detail("concurrent", d.runner_concurrent().to_string());
         }

@@ -70,6 +70,9 @@ pub enum Spec {
         /// Workers of docker-autoscaler are reached over SSH only (no 2376).
         #[serde(skip_serializing_if = "std::ops::Not::not", default)]
         ssh_only: bool,
+        /// The host's HTTP open to the world (with `gitlab.domain`).
+        #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+        open_http: bool,
     },
     IamRole {
         role: Role,
@@ -229,7 +232,13 @@ pub fn desired(d: &Deployment, bucket: &str) -> Vec<Desired> {
         SG_HOST,
         Kind::SecurityGroup,
         &[VPC],
-        Spec::SecurityGroup { role: Role::Host, name: host_sg_name(d), allow_cidrs: allow, ssh_only: false },
+        Spec::SecurityGroup {
+            role: Role::Host,
+            name: host_sg_name(d),
+            allow_cidrs: allow,
+            ssh_only: false,
+            open_http: d.gitlab.domain.is_some(),
+        },
     ));
     out.push(Desired::new(
         SG_WORKERS,
@@ -240,6 +249,7 @@ pub fn desired(d: &Deployment, bucket: &str) -> Vec<Desired> {
             name: d.worker_sg_name(),
             allow_cidrs: Vec::new(),
             ssh_only: d.autoscaler(),
+            open_http: false,
         },
     ));
     out.push(Desired::new(

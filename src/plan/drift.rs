@@ -8,9 +8,18 @@ use super::desired::{self, Desired, Role, Spec};
 use crate::aws::discover::Inventory;
 use crate::aws::network::{from_source, line, Source};
 
-/// The host group's rules of its own: HTTP(S) from the allowed networks.
-pub fn host_rules(allow_cidrs: &[String]) -> Vec<(i32, Source)> {
-    allow_cidrs.iter().flat_map(|c| [80, 443].map(|p| (p, Source::Cidr(c.clone())))).collect()
+/// The host group's rules of its own: HTTP(S) from the allowed networks;
+/// with a domain, HTTP from anywhere: Let's Encrypt's HTTP-01 challenge
+/// comes from the internet (omnibus-gitlab doc/settings/ssl, "Let's Encrypt
+/// fails on reconfigure"), and nginx only redirects it to HTTPS otherwise.
+pub fn host_rules(allow_cidrs: &[String], open_http: bool) -> Vec<(i32, Source)> {
+    let mut rules: Vec<(i32, Source)> = if open_http {
+        vec![(80, Source::Cidr("0.0.0.0/0".into()))]
+    } else {
+        allow_cidrs.iter().map(|c| (80, Source::Cidr(c.clone()))).collect()
+    };
+    rules.extend(allow_cidrs.iter().map(|c| (443, Source::Cidr(c.clone()))));
+    rules
 }
 
 /// The workers' group's rules: SSH, and docker-machine's Docker port unless
@@ -27,7 +36,7 @@ pub fn from_workers(workers_group: &str) -> Vec<(i32, Source)> {
 
 /// `changed outside gascale: …` for the resource at `want`, if it drifted.
 pub fn describe(want: &Desired, inv: &Inventory) -> Option<String> {
-    let Spec::SecurityGroup { role, allow_cidrs, ssh_only, .. } = &want.spec else { return None };
+    let Spec::SecurityGroup { role, allow_cidrs, ssh_only, open_http, .. } = &want.spec else { return None };
     let rules = |address: &str| inv.id(address).and_then(|id| inv.live.get(id).map(|l| (id, l)));
     let workers = inv.id(desired::SG_WORKERS);
     let lines = |rules: Vec<(i32, Source)>| rules.iter().map(line).collect::<Vec<String>>();
@@ -35,7 +44,7 @@ pub fn describe(want: &Desired, inv: &Inventory) -> Option<String> {
         Role::Host => {
             let (_, live) = rules(desired::SG_HOST)?;
             let have = live.iter().filter(|l| workers.is_none_or(|w| !from_source(l, w))).cloned().collect();
-            (have, lines(host_rules(allow_cidrs)))
+            (have, lines(host_rules(allow_cidrs, *open_http)))
         }
         Role::Workers => {
             let (id, live) = rules(desired::SG_WORKERS)?;

@@ -59,7 +59,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             let tables = vec![env.id(desired::RTB_PUBLIC)?, env.id(desired::RTB_PRIVATE)?];
             network::ensure_s3_endpoint(c, &env.id(desired::VPC)?, &tables, &tags, existing).await?
         }
-        Spec::SecurityGroup { role, name, allow_cidrs, ssh_only } => {
+        Spec::SecurityGroup { role, name, allow_cidrs, ssh_only, open_http } => {
             let vpc = env.id(desired::VPC)?;
             let description = match role {
                 Role::Host => format!("gascale {}: GitLab host, HTTP(S) from allowed networks and workers", d.name()),
@@ -73,7 +73,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
                 Role::Host => {
                     let workers = env.ids.lock().expect("ids lock").get(desired::SG_WORKERS).cloned();
                     let not_from_workers = |l: &str| workers.as_deref().is_none_or(|w| !network::from_source(l, w));
-                    let want = drift::host_rules(allow_cidrs);
+                    let want = drift::host_rules(allow_cidrs, *open_http);
                     network::converge_ingress(c, &id, &want, not_from_workers, fresh).await?;
                 }
                 Role::Workers => {
@@ -216,7 +216,7 @@ async fn runner_config(env: &Env, step: &Step) -> Result<String> {
         }
     }
     let tag = aws_sdk_ec2::types::Tag::builder().key(tags::RUNNER_SPEC).value(rendered.runner_fingerprint()).build();
-    let executor = aws_sdk_ec2::types::Tag::builder().key(tags::EXECUTOR).value(d.runner.executor.as_str()).build();
+    let executor = aws_sdk_ec2::types::Tag::builder().key(tags::EXECUTOR).value(d.executor().as_str()).build();
     let request = c.ec2.create_tags().resources(&host).tags(tag).tags(executor);
     crate::aws::retry::send("ec2:CreateTags", request, |r| r.send())
         .await

@@ -28,6 +28,7 @@ pub fn host_inputs(
         worker_profile: d.worker_profile_name(),
         bucket: d.bucket_name(account, d.region()),
         public_dns: public_dns(d.region(), eip_ips.get(desired::HOST_EIP)?),
+        public_ip: eip_ips.get(desired::HOST_EIP)?.clone(),
     })
 }
 

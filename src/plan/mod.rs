@@ -148,11 +148,11 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
                 let why = changed().map_or(host::REPLACEMENT_REASON.into(), |c| format!("{c}; {}", host::REPLACE_WITH));
                 (Action::Replace, Some(why))
             }
-            (Some(f), Kind::RunnerConfig) if f.state != d.runner.executor.as_str() && f.state.starts_with("docker") => {
+            (Some(f), Kind::RunnerConfig) if f.state != d.executor().as_str() && f.state.starts_with("docker") => {
                 let why = format!(
                     "executor {} -> {}; the runner is reconfigured, GitLab and its data stay",
                     f.state,
-                    d.runner.executor.as_str()
+                    d.executor().as_str()
                 );
                 (Action::Update, Some(why))
             }

@@ -24,6 +24,9 @@ pub struct HostInputs {
     pub bucket: String,
     /// The Elastic IP's public DNS name: GitLab's address without a domain.
     pub public_dns: String,
+    /// The Elastic IP itself: where `gitlab.domain` must point before Let's
+    /// Encrypt can issue a certificate.
+    pub public_ip: String,
 }
 
 impl HostInputs {
@@ -38,6 +41,7 @@ impl HostInputs {
             worker_profile: d.worker_profile_name(),
             bucket: d.bucket_name(account, region),
             public_dns: "gitlab-host.placeholder.invalid".into(),
+            public_ip: "192.0.2.1".into(),
         }
     }
 }
@@ -53,6 +57,13 @@ pub struct Context<'a> {
     external_url: String,
     external_host: String,
     https: bool,
+    public_ip: String,
+    /// With a domain: the runner container resolves it to the host
+    /// (`host-gateway`: Docker's name for the host, compose `extra_hosts`)…
+    runner_extra_host: String,
+    /// …and job containers on the workers to the host's private address,
+    /// filled in on the host (`__GASCALE_HOST_IP__`).
+    job_extra_host: String,
     letsencrypt_email: Option<&'a str>,
     readiness_url: &'static str,
     /// Seconds a stopping runner gets to finish its running jobs: the
@@ -124,6 +135,8 @@ impl<'a> Context<'a> {
             Some(domain) => (domain.clone(), true),
             None => (ids.public_dns.clone(), false),
         };
+        let (runner_extra_host, job_extra_host) =
+            (format!("{external_host}:host-gateway"), format!("{external_host}:__GASCALE_HOST_IP__"));
         let scheme = if https { "https" } else { "http" };
         let edition = if d.gitlab_image_tag().contains("-ce.") { "ce" } else { "ee" };
         Context {
@@ -135,6 +148,9 @@ impl<'a> Context<'a> {
             external_url: format!("{scheme}://{external_host}"),
             external_host,
             https,
+            public_ip: ids.public_ip.clone(),
+            runner_extra_host,
+            job_extra_host,
             letsencrypt_email: d.gitlab.letsencrypt_email.as_deref(),
             readiness_url: if https { "https://127.0.0.1/-/readiness" } else { "http://127.0.0.1/-/readiness" },
             runner_stop_grace: d.runner.registration.maximum_timeout.unwrap_or(3600),
@@ -160,7 +176,7 @@ impl<'a> Context<'a> {
                 })
                 .collect(),
             concurrent: d.runner_concurrent(),
-            executor: d.runner.executor.as_str(),
+            executor: d.executor().as_str(),
             autoscaler: d.autoscaler(),
             worker_group: d.worker_group_name(),
             connect_timeout: format!("{}s", d.runner.autoscaler.connect_timeout),

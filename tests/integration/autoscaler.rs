@@ -79,7 +79,7 @@ fn config_toml_carries_the_autoscaler_sections() {
     assert!(!r.dockerfile.contains("docker-machine"));
     // The host's own part of the bootstrap is the same for both executors.
     let mut dm = with_region(example("autoscaler.yaml"));
-    dm.runner.executor = gascale::config::Executor::DockerMachine;
+    dm.runner.executor = Some(gascale::config::Executor::DockerMachine);
     dm.runner.idle.scale_factor_limit = None;
     dm.runner.autoscaling[0].idle_scale_factor_limit = None;
     assert_eq!(rendered(&dm).host_part, r.host_part, "switching executors would need a new host");
@@ -384,4 +384,30 @@ fn switching_executors_changes_only_the_runner_side() {
     assert_eq!(changes(&w), vec![]);
     assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
     assert_eq!(owned::count(&c, &name), owned::nothing());
+}
+
+/// Without `runner.executor` a new deployment gets docker-autoscaler
+/// (docker+machine goes with GitLab Runner 20.0), while an existing
+/// docker+machine deployment keeps its executor: the host's
+/// `gascale:executor` tag says which it runs.
+#[test]
+fn the_executor_defaults_to_docker_autoscaler_only_for_new_deployments() {
+    let name = unique_name("dflt");
+    let w = Workdir::with_config(&format!("metadata: {{name: {name}, region: eu-west-1}}\n"));
+    let plan = w.gascale(&["plan", "--output", "json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let addresses: Vec<&str> =
+        plan["steps"].as_array().unwrap().iter().map(|s| s["address"].as_str().unwrap()).collect();
+    assert!(addresses.contains(&"asg/workers") && addresses.contains(&"launch-template/workers"), "{addresses:?}");
+    let yaml = docker_machine_config(&name);
+    let w = Workdir::with_config(&yaml);
+    up(&w);
+    let without = yaml.replace("  executor: docker+machine\n", "");
+    assert_ne!(without, yaml);
+    std::fs::write(w.path().join("gascale.yaml"), without).unwrap();
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "the deployment keeps docker+machine: {}{}", plan.stdout, plan.stderr);
+    assert!(plan.stderr.contains("docker+machine is deprecated"), "{}", plan.stderr);
+    assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
 }

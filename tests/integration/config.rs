@@ -98,7 +98,7 @@ fn bad_files() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ),
         (
             "docker-autoscaler setting with docker+machine",
-            format!("{M}runner: {{idle: {{scale_factor_limit: 3}}}}\n"),
+            format!("{M}runner: {{executor: docker+machine, idle: {{scale_factor_limit: 3}}}}\n"),
             "runner.idle.scale_factor_limit",
             "docker-autoscaler setting",
         ),

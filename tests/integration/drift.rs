@@ -304,3 +304,27 @@ fn a_tag_added_to_the_config_reaches_every_existing_resource() {
     assert!(tags.contains(&"team=platform".to_owned()) && tags.contains(&"backup=daily".to_owned()), "{tags:?}");
     assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
 }
+
+/// The host opens HTTP to the world only with a domain (Let's Encrypt's
+/// HTTP-01 challenge comes from the internet); HTTPS stays with the
+/// allowed networks either way.
+#[test]
+fn http_is_open_to_the_world_only_with_a_domain() {
+    let ingress = |extra: &str| {
+        let w = minimal(&unique_name("http"), extra);
+        let r = w.gascale(&["plan", "--output", "json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let step = plan["steps"].as_array().unwrap().iter().find(|s| s["address"] == "sg/host").unwrap().clone();
+        let attr = step["attributes"].as_array().unwrap().iter().find(|a| a["key"] == "ingress").unwrap().clone();
+        attr["value"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        ingress("network: {allow_cidrs: [203.0.113.0/24]}\ngitlab: {domain: gitlab.example.com}\n"),
+        "80/tcp from 0.0.0.0/0; 443/tcp from 203.0.113.0/24; 80,443/tcp from sg/workers"
+    );
+    assert_eq!(
+        ingress("network: {allow_cidrs: [203.0.113.0/24]}\n"),
+        "80,443/tcp from 203.0.113.0/24; 80,443/tcp from sg/workers"
+    );
+}

@@ -66,7 +66,10 @@ fn render_writes_every_bootstrap_file() {
     let r = w.gascale(&["render", "--out", "out", "--output", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(report["files"].as_array().unwrap().len(), 6);
+    // A new deployment's default executor, docker-autoscaler, adds the
+    // workers' user-data to the host's six files.
+    assert_eq!(report["files"].as_array().unwrap().len(), 7, "{report}");
+    assert!(w.path().join("out/worker-user-data.sh").exists());
     assert!(report["user_data_bytes"].as_u64().unwrap() < 16 * 1024);
     let config = std::fs::read_to_string(w.path().join("out/config.toml")).unwrap();
     assert!(config.contains(&format!("gascale-{name}-123456789012-eu-west-1")), "bucket named from the account");

@@ -118,11 +118,16 @@ pub fn sdk_strict() -> gascale::aws::Clients {
 }
 
 fn clients(endpoint: &str, access_key: &str) -> gascale::aws::Clients {
+    clients_with(endpoint, access_key, "testing")
+}
+
+/// Clients signing with a given key pair (an IAM user's, under enforcement).
+pub fn clients_with(endpoint: &str, access_key: &str, secret: &str) -> gascale::aws::Clients {
     let config = runtime().block_on(
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("eu-west-1"))
             .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_sts::config::Credentials::new(access_key, "testing", None, None, "tests"))
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(access_key, secret, None, None, "tests"))
             // The fault-injecting emulator throttles the tests' own calls too.
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(20))
             .load(),

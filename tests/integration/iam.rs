@@ -107,7 +107,7 @@ fn allows(policy: &Value, c: &Call) -> bool {
 fn deployment(name: &str, executor: Executor) -> Deployment {
     let mut d = crate::templates::with_region(crate::templates::example("production.yaml"));
     d.metadata.name = name.into();
-    d.runner.executor = executor;
+    d.runner.executor = Some(executor);
     d
 }
 

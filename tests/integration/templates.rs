@@ -63,7 +63,8 @@ fn user_data_passes_bash_n_and_shellcheck() {
 const RUNNER_KEYS: &[(&str, &[&str])] = &[
     ("", &["concurrent", "check_interval", "listen_address", "runners"]),
     ("runners", &["name", "url", "token", "executor", "limit", "docker", "cache", "machine", "autoscaler"]),
-    ("runners.docker", &["tls_verify", "image", "privileged", "disable_cache", "volumes"]),
+    // extra_hosts: common/config.go DockerConfig `ExtraHosts … toml:"extra_hosts"`.
+    ("runners.docker", &["tls_verify", "image", "privileged", "disable_cache", "volumes", "extra_hosts"]),
     ("runners.cache", &["Type", "Path", "Shared", "s3"]),
     (
         "runners.cache.s3",
@@ -412,6 +413,70 @@ fn a_runner_config_change_restarts_the_runner_gracefully() {
     assert!(calls[stop..].contains(" up -d runner"), "started again after the stop: {calls}");
 }
 
+/// With `gitlab.domain` and DNS not yet on the Elastic IP (the same `up`
+/// allocates both): GitLab starts on a self-signed certificate the runner
+/// trusts, without Let's Encrypt, and the status ends at
+/// `running:waiting-dns`; the timer's check switches to Let's Encrypt once
+/// DNS is right.
+#[test]
+fn with_a_domain_before_dns_gitlab_starts_self_signed_and_waits_for_dns() {
+    let d = with_region(example("production.yaml"));
+    let domain = d.gitlab.domain.clone().unwrap();
+    let eip = HostInputs::placeholders(&d, "123456789012").public_ip;
+    let host = Host::new(&rendered(&d).user_data);
+    let out = host.run_with("ok", &[("STUB_DNS", "")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(host.read("root/var/lib/gascale/status").trim(), "running:waiting-dns");
+    assert!(host.read("stub/aws").contains("Value=running:waiting-dns"));
+    assert!(!host.read("stub/aws").contains("Value=complete"));
+    assert!(!host.dir.path().join("root/srv/gitlab/config/gascale-letsencrypt").exists(), "no Let's Encrypt yet");
+    assert!(host.read(&format!("root/srv/gitlab/config/ssl/{domain}.crt")).contains("BEGIN CERTIFICATE"));
+    assert!(host.read(&format!("root/srv/gitlab/runner/config/certs/{domain}.crt")).contains("BEGIN CERTIFICATE"));
+    let log = host.read("root/var/log/gascale-bootstrap.log");
+    assert!(log.contains(&format!("create the DNS record {domain} A {eip}")), "{log}");
+    assert!(host.read("stub/calls").contains("systemctl enable --now gascale-tls.timer"));
+    let compose = host.read("root/srv/gitlab/gascale/docker-compose.yaml");
+    assert!(compose.contains("letsencrypt['enable'] = File.exist?('/etc/gitlab/gascale-letsencrypt')"), "{compose}");
+    assert!(compose.contains(&format!("{domain}:host-gateway")), "{compose}");
+    let config: toml::Value =
+        toml::from_str(&host.read("root/srv/gitlab/runner/config/config.toml")).expect("config.toml parses");
+    assert_eq!(config["runners"][0]["docker"]["extra_hosts"][0].as_str(), Some(format!("{domain}:10.0.0.23").as_str()));
+
+    // DNS is right now: the timer's check enables Let's Encrypt.
+    let check = host.dir.path().join("root/var/lib/gascale/tls-check.sh");
+    let out = Command::new("bash")
+        .arg(&check)
+        .args([domain.as_str(), eip.as_str(), "ap-northeast-1", "i-0123456789abcdef0"])
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", crate::harness::root().join("tests/stubs").display()))
+        .env("GASCALE_ROOT", host.dir.path().join("root"))
+        .env("STUB_DIR", host.dir.path().join("stub"))
+        .env("STUB_DNS", &eip)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(host.dir.path().join("root/srv/gitlab/config/gascale-letsencrypt").exists());
+    assert_eq!(host.count("stub/reconfigures"), 1, "GitLab reconfigured onto Let's Encrypt");
+    assert_eq!(host.read("root/var/lib/gascale/status").trim(), "complete");
+    assert!(host.read("stub/aws").contains("Value=complete"));
+    assert!(!host.dir.path().join(format!("root/srv/gitlab/runner/config/certs/{domain}.crt")).exists());
+    assert!(host.read("stub/calls").contains("systemctl disable --now gascale-tls.timer"));
+}
+
+/// With DNS already on the Elastic IP, Let's Encrypt is on from the start.
+#[test]
+fn with_a_domain_and_dns_right_gitlab_starts_with_lets_encrypt() {
+    let d = with_region(example("production.yaml"));
+    let eip = HostInputs::placeholders(&d, "123456789012").public_ip;
+    let host = Host::new(&rendered(&d).user_data);
+    let out = host.run_with("ok", &[("STUB_DNS", eip.as_str())]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(host.read("root/var/lib/gascale/status").trim(), "complete");
+    assert!(host.dir.path().join("root/srv/gitlab/config/gascale-letsencrypt").exists());
+    assert!(!host.read("stub/calls").contains("openssl"), "no self-signed certificate");
+    assert!(!host.read("stub/calls").contains("gascale-tls.timer"));
+}
+
 #[test]
 fn hostile_values_stay_data() {
     let text = r#"
@@ -440,7 +505,7 @@ fn hostile_values_in_config_toml_keep_their_meaning() {
     // Tags hold IAM's characters only (validation); the rest of IAM's set
     // that means something to TOML or a shell goes through as it is.
     let text = "metadata:\n  name: inject\n  region: eu-west-1\n  tags:\n    team: 'a b=c+d/e@f:g'\n\
-                runner: {docker: {image: 'registry.example.com/x:1.0', volumes: ['/cache', '/a\"b:/c']}}\n";
+                runner: {executor: docker+machine, docker: {image: 'registry.example.com/x:1.0', volumes: ['/cache', '/a\"b:/c']}}\n";
     let d = config::parse(text).unwrap();
     let doc: toml::Value = toml::from_str(&rendered(&d).config_toml).expect("config.toml parses");
     let options: Vec<&str> = doc["runners"][0]["machine"]["MachineOptions"]
@@ -461,12 +526,19 @@ fn worker_hostnames_fit_linux_s_64_characters() {
     // Runner does (tests/integration/runner.rs) from the rendered MachineName,
     // with the longest short token (9) and a ten-digit Unix time.
     // docker-autoscaler's workers get names from EC2, not from the runner.
-    let mut deployments: Vec<(String, Deployment)> =
-        examples().into_iter().filter(|(_, d)| d.runner.executor == gascale::config::Executor::DockerMachine).collect();
-    assert_eq!(deployments.len(), 3, "minimal, production and ci-ephemeral run docker+machine");
+    // Every example as if it ran docker+machine (the default is
+    // docker-autoscaler, but an existing deployment keeps docker+machine).
+    let mut deployments: Vec<(String, Deployment)> = examples()
+        .into_iter()
+        .map(|(name, mut d)| {
+            d.runner.executor = Some(gascale::config::Executor::DockerMachine);
+            (name, d)
+        })
+        .collect();
+    assert_eq!(deployments.len(), 4, "every example");
     let mut longest = with_region(example("production.yaml"));
     longest.metadata.name = "a".repeat(20);
-    longest.runner.executor = gascale::config::Executor::DockerMachine;
+    longest.runner.executor = Some(gascale::config::Executor::DockerMachine);
     deployments.push(("a 20-character name".into(), longest));
     for (name, d) in deployments {
         let template = crate::runner::machine_name_template(&d);

@@ -9,9 +9,13 @@ use base64::Engine;
 use crate::harness::{gascale, is_mutating, runtime, sdk, unique_name, PrivateEmulator, Workdir};
 use crate::owned;
 
+/// A deployment of `name` with `extra` settings. Its runner uses
+/// docker+machine unless `extra` has a `runner:` section: most tests model
+/// docker-machine's workers; `autoscaler.rs` covers the default executor.
 pub fn minimal(name: &str, extra: &str) -> Workdir {
+    let runner = if extra.contains("runner:") { "" } else { "runner: {executor: docker+machine}\n" };
     Workdir::with_config(&format!(
-        "apiVersion: gascale/v1\nkind: Deployment\nmetadata: {{name: {name}, region: eu-west-1}}\n{extra}"
+        "apiVersion: gascale/v1\nkind: Deployment\nmetadata: {{name: {name}, region: eu-west-1}}\n{runner}{extra}"
     ))
 }
 

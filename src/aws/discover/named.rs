@@ -157,7 +157,7 @@ pub(super) async fn discover_bucket(c: &Clients, deployment: &str, b: &str) -> R
             Some("NoSuchBucket") => Ok(BucketFound::Missing),
             Some("NoSuchTagSet") => Ok(BucketFound::Untagged),
             Some("AccessDenied") | Some("AllAccessDisabled") => Ok(BucketFound::Conflict(format!(
-                "S3 bucket {b} exists in another account; set cache.bucket to another name"
+                "S3 bucket {b}: s3:GetBucketTagging AccessDenied: the bucket exists in another account (set cache.bucket to another name), or the caller lacks the permission (`gascale permissions`)"
             ))),
             _ => Err(aws_error("s3:GetBucketTagging", b, e)),
         },
