@@ -43,6 +43,10 @@ pub enum Error {
     Partial(String),
     #[error("interrupted")]
     Interrupted,
+    /// Steps of a plan failed, each already reported as it failed: the
+    /// summary names them, the exit code is the first one's.
+    #[error("{} failed (each error above)", .steps.join(", "))]
+    StepsFailed { steps: Vec<String>, first: Box<Error> },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
 }
@@ -56,6 +60,7 @@ impl Error {
             Error::Partial(_) => exit::PARTIAL,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Aws { .. } | Error::Failed(_) | Error::Io { .. } => exit::ERROR,
+            Error::StepsFailed { first, .. } => first.exit_code(),
         }
     }
 

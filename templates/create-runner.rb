@@ -1,5 +1,6 @@
 # Creates gascale's instance runner, or finds the one a previous run created,
-# and prints its runner authentication token (glrt-...) on a line of its own.
+# and prints its runner authentication token (glrt-..., or <prefix>-glrt-...
+# with a custom instance token prefix) on a line of its own.
 # Run by the bootstrap through `gitlab-rails runner`; its parameters come as
 # JSON in GASCALE_RUNNER_PARAMS so no value is ever spliced into Ruby code.
 require 'json'
@@ -8,8 +9,10 @@ params = JSON.parse(ENV.fetch('GASCALE_RUNNER_PARAMS'))
 user = User.find_by_username('root') or abort('gascale: the root user does not exist yet')
 
 runner = Ci::Runner.instance_type.find_by(description: params.fetch('description'))
-unless runner&.token.to_s.start_with?('glrt-')
-  runner&.destroy
+# A runner created before is reused whatever its token's prefix: with the
+# admin setting instance_token_prefix GitLab issues "<prefix>-glrt-..."
+# (gitlab lib/authn/token_field/prefix_helper.rb, prepend_instance_prefix).
+unless runner
   create = {
     runner_type: 'instance_type',
     description: params.fetch('description'),

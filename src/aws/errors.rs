@@ -96,6 +96,10 @@ pub fn transient_for(op: &str, code: &str, message: &str) -> Option<Duration> {
         ("ec2", "VolumeInUse" | "IncorrectState") if name == "DeleteVolume" || name == "AttachVolume" => {
             Some(EC2_CONSISTENCY)
         }
+        // Throttling the SDK's standard mode gave up on (its attempts, or its
+        // retry quota, spent: AWS SDKs and Tools reference guide, "Retry
+        // behavior") is still only "not now".
+        (_, c) if THROTTLING.contains(&c) => Some(PROPAGATION),
         // A group whose capacity just changed (terraform autoscaling/group.go).
         ("autoscaling", "ScalingActivityInProgress" | "ResourceInUse") if name == "DeleteAutoScalingGroup" => {
             Some(EC2_CONSISTENCY)
@@ -103,6 +107,10 @@ pub fn transient_for(op: &str, code: &str, message: &str) -> Option<Duration> {
         _ => None,
     }
 }
+
+/// The throttling error codes of the SDKs' standard retry mode (AWS SDKs and
+/// Tools reference guide, "Retry behavior"), as the SDK itself lists them.
+use aws_runtime::retries::classifiers::THROTTLING_ERRORS as THROTTLING;
 
 /// How long IAM changes take to reach EC2 and Auto Scaling (terraform's
 /// `iamPropagationTimeout`).

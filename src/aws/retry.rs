@@ -1,7 +1,8 @@
 //! Sending a request again while AWS catches up. What counts as catching up,
 //! and for how long, is `errors::transient_for`'s decision; this only waits
 //! (200 ms, doubling to 10 s) and resends the same request. Throttling and
-//! server errors never reach here: the SDK's standard mode retries those.
+//! server errors are the SDK's standard mode's to retry first; throttling it
+//! gave up on comes here too.
 
 use std::future::Future;
 use std::time::{Duration, Instant};

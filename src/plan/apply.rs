@@ -145,7 +145,8 @@ impl Outcome {
         } else if self.failed.is_empty() {
             Ok(self.changed)
         } else {
-            Err(self.failed.remove(0).1)
+            let steps = self.failed.iter().map(|(address, _)| address.clone()).collect();
+            Err(Error::StepsFailed { steps, first: Box::new(self.failed.remove(0).1) })
         }
     }
 }

@@ -477,6 +477,50 @@ fn with_a_domain_and_dns_right_gitlab_starts_with_lets_encrypt() {
     assert!(!host.read("stub/calls").contains("gascale-tls.timer"));
 }
 
+/// With a custom instance token prefix GitLab issues `<prefix>-glrt-…`: the
+/// bootstrap takes it, a re-run reuses the runner, an update keeps it. And
+/// Docker waits for the data volume's mount after a reboot.
+#[test]
+fn a_prefixed_runner_token_is_kept_and_docker_waits_for_the_data_volume() {
+    let d = with_region(example("minimal.yaml"));
+    let host = Host::new(&rendered(&d).user_data);
+    let prefix = [("STUB_TOKEN_PREFIX", "acme-")];
+    assert!(host.run_with("ok", &prefix).status.success());
+    assert!(host.run_with("ok", &prefix).status.success(), "re-run");
+    assert_eq!(host.count("stub/runners-created"), 1);
+    let config = host.read("root/srv/gitlab/runner/config/config.toml");
+    assert!(config.contains("token = \"acme-glrt-StubToken_123\""), "{config}");
+    let mut changed = d.clone();
+    changed.runner.limit += 1;
+    let out = host.update(&rendered(&changed).runner_update, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(host.read("root/srv/gitlab/runner/config/config.toml").contains("token = \"acme-glrt-StubToken_123\""));
+    let dropin = host.read("root/etc/systemd/system/docker.service.d/gascale-data.conf");
+    assert_eq!(dropin, "[Unit]\nRequiresMountsFor=/srv/gitlab\n");
+}
+
+/// A bootstrap that failed runs again at the next boot: the script is kept
+/// and a unit runs it at every boot until the completion marker exists.
+#[test]
+fn a_failed_bootstrap_runs_again_at_boot_until_it_completes() {
+    let mut d = with_region(example("minimal.yaml"));
+    d.gitlab.readiness_timeout = 10;
+    let host = Host::new(&rendered(&d).user_data);
+    assert!(!host.run("fail").status.success());
+    assert_eq!(host.read("root/var/lib/gascale/status").trim(), "failed:gitlab");
+    let unit = host.read("root/etc/systemd/system/gascale-bootstrap.service");
+    assert!(unit.contains("ConditionPathExists=!/var/lib/gascale/bootstrap-complete"), "{unit}");
+    assert!(unit.contains("ExecStart=/var/lib/gascale/bootstrap.sh"), "{unit}");
+    assert!(host.read("stub/calls").contains("systemctl enable gascale-bootstrap.service"));
+    // The next boot: the kept copy runs, now that GitLab gets ready.
+    let kept = host.dir.path().join("root/var/lib/gascale/bootstrap.sh");
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), rendered(&d).user_data);
+    let again = Host { dir: host.dir, script: kept };
+    let out = again.run("ok");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(again.read("root/var/lib/gascale/status").trim(), "complete");
+}
+
 #[test]
 fn hostile_values_stay_data() {
     let text = r#"
