@@ -220,6 +220,16 @@ pub async fn bootstrap_status(c: &Clients, instance: &str) -> Result<Option<Stri
     Ok(i.and_then(|i| tags::get(i.tags(), tags::BOOTSTRAP)).map(str::to_owned))
 }
 
+/// Sets the host's bootstrap status tag (gascale's own `running:restart`
+/// before it runs a failed bootstrap again).
+pub async fn set_bootstrap_status(c: &Clients, instance: &str, status: &str) -> Result<()> {
+    let tag = aws_sdk_ec2::types::Tag::builder().key(tags::BOOTSTRAP).value(status).build();
+    retry::send("ec2:CreateTags", c.ec2.create_tags().resources(instance).tags(tag), |r| r.send())
+        .await
+        .map_err(|e| aws_error("ec2:CreateTags", instance, e))?;
+    Ok(())
+}
+
 /// EC2's public DNS name for an address, as instances inside the VPC resolve
 /// it (to the private address).
 pub fn public_dns(region: &str, ip: &str) -> String {

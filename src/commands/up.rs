@@ -50,7 +50,12 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
         )));
     }
     let env = session.env(ctx, &inventory, state, args.allow_host_replacement);
-    let result = converge(ctx, args, &session, &plan, &env).await;
+    // A bootstrap that failed on a host this run keeps runs again: its cause
+    // (a data volume attached late, a registry down) may be gone.
+    let kept_host = plan.step(desired::HOST).filter(|s| s.action != Action::Replace).and_then(|s| s.id.clone());
+    let failed = inventory.bootstrap.as_deref().and_then(|b| b.strip_prefix("failed:")).map(str::to_owned);
+    let rerun = kept_host.zip(failed);
+    let result = converge(ctx, args, &session, &plan, &env, rerun).await;
     match &result {
         Err(Error::Interrupted) => {
             ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state(), false, "interrupted"))
@@ -69,6 +74,7 @@ async fn converge(
     session: &Session,
     plan: &crate::plan::Plan,
     env: &Arc<Env>,
+    rerun: Option<(String, String)>,
 ) -> Result<u8> {
     if plan.has_changes() {
         ctx.progress.info(format!("acting as {}", session.whoami()));
@@ -77,6 +83,9 @@ async fn converge(
     } else {
         ctx.progress.info("no changes: the deployment matches the config");
         session.store.save(&env.state())?;
+    }
+    if let Some((host, step)) = rerun {
+        rerun_bootstrap(ctx, session, &host, &step).await?;
     }
     let outputs = outputs(session, env);
     let host = outputs.host_instance_id.clone();
@@ -94,6 +103,27 @@ async fn converge(
     }
     ctx.output.emit(&Outputs { bootstrap, ..outputs })?;
     Ok(exit::OK)
+}
+
+/// Starts the host's bootstrap unit again through SSM (the bootstrap
+/// installs `gascale-bootstrap.service`, which runs until it completes),
+/// after marking the status `running:restart` so a wait does not read the
+/// old failure.
+async fn rerun_bootstrap(ctx: &Context, session: &Session, host: &str, step: &str) -> Result<()> {
+    ctx.progress.info(format!("the host's bootstrap failed at step {step}; running it again"));
+    crate::aws::ec2::set_bootstrap_status(&session.clients, host, "running:restart").await?;
+    let script = vec![
+        "systemctl reset-failed gascale-bootstrap.service 2>/dev/null || true".to_owned(),
+        "systemctl start --no-block gascale-bootstrap.service".to_owned(),
+    ];
+    let r = crate::aws::ssm::run_command(&session.clients, &ctx.progress, host, &script, ctx.timeout).await?;
+    if r.status != "Success" {
+        return Err(Error::Failed(format!(
+            "could not start the bootstrap again on {host} (SSM status {}); see gascale exec -- journalctl -u gascale-bootstrap",
+            r.status
+        )));
+    }
+    Ok(())
 }
 
 /// What a user needs after `up`: where GitLab is and what was created.

@@ -442,3 +442,34 @@ fn a_runner_setting_changes_through_ssm_without_touching_the_host() {
     assert_eq!(again.code, 0, "{}", again.stdout);
     assert_eq!(owned::count(&sdk(), &name), owned::complete());
 }
+
+/// A bootstrap that failed runs again on the next `up`: through SSM, the
+/// unit the bootstrap installed is started, the status reset first.
+#[test]
+fn a_failed_bootstrap_is_run_again_by_the_next_up() {
+    let name = unique_name("rerun");
+    let w = minimal(&name, "");
+    let first = up_json(&w);
+    let host = first["host_instance_id"].as_str().unwrap().to_owned();
+    let c = sdk();
+    runtime().block_on(async {
+        let tag = aws_sdk_ec2::types::Tag::builder().key("gascale:bootstrap").value("failed:data-volume").build();
+        c.ec2.create_tags().resources(&host).tags(tag).send().await.unwrap();
+    });
+    let again = w.gascale(&["up", "--no-wait"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stderr.contains("failed at step data-volume; running it again"), "{}", again.stderr);
+    let sent = crate::harness::emulator_control(
+        crate::harness::endpoint(),
+        "GET",
+        &format!("/gascale-test/ssm-commands?instance={host}"),
+        "",
+    );
+    assert!(sent.contains("systemctl start --no-block gascale-bootstrap.service"), "{sent}");
+    let status = runtime().block_on(gascale::aws::ec2::bootstrap_status(&c, &host)).unwrap();
+    assert_eq!(status.as_deref(), Some("running:restart"));
+    // A complete bootstrap is left alone.
+    let third = w.gascale(&["up", "--no-wait"]);
+    assert!(!third.stderr.contains("running it again"), "{}", third.stderr);
+    assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
+}
