@@ -16,8 +16,8 @@ fn list(v: Option<&Value>) -> String {
     }
 }
 
-/// Each statement as `Sid: Allow a,b on r1,r2 if {condition}`.
-pub fn statement_lines(policy: &Value) -> Vec<String> {
+/// Each statement as (Sid, `Allow a,b on r1,r2 if {condition}`).
+fn statements(policy: &Value) -> Vec<(String, String)> {
     let statements = match policy.get("Statement") {
         Some(Value::Array(s)) => s.clone(),
         Some(one) => vec![one.clone()],
@@ -29,7 +29,7 @@ pub fn statement_lines(policy: &Value) -> Vec<String> {
         .map(|(i, s)| {
             let sid = s.get("Sid").and_then(Value::as_str).map_or_else(|| format!("#{i}"), str::to_owned);
             let mut line = format!(
-                "{sid}: {} {} on {}",
+                "{} {} on {}",
                 s.get("Effect").and_then(Value::as_str).unwrap_or("Allow"),
                 list(s.get("Action")),
                 list(s.get("Resource"))
@@ -37,19 +37,25 @@ pub fn statement_lines(policy: &Value) -> Vec<String> {
             if let Some(condition) = s.get("Condition") {
                 line.push_str(&format!(" if {condition}"));
             }
-            line
+            (sid, line)
         })
         .collect()
 }
 
-/// `7 statements: SidA,SidB,…` (`none` without any): how `plan` names a
-/// policy on one line.
-pub fn summary(lines: &[String]) -> String {
-    if lines.is_empty() {
-        return "none".into();
-    }
-    let sids: Vec<&str> = lines.iter().map(|l| l.split_once(": ").map_or("", |x| x.0)).collect();
-    format!("{} statements: {}", lines.len(), sids.join(","))
+/// A policy as `plan` shows and compares it, the desired one and the live
+/// one alike: `policy` → `7 statements: SidA,SidB,…` (`none` without a
+/// policy), then `statement <Sid>` → the statement on one line.
+pub fn keyed(policy: Option<&Value>) -> Vec<(String, String)> {
+    let statements = policy.map(statements).unwrap_or_default();
+    let summary = if statements.is_empty() {
+        "none".to_owned()
+    } else {
+        let sids: Vec<&str> = statements.iter().map(|(sid, _)| sid.as_str()).collect();
+        format!("{} statements: {}", statements.len(), sids.join(","))
+    };
+    let mut out = vec![("policy".to_owned(), summary)];
+    out.extend(statements.into_iter().map(|(sid, line)| (format!("statement {sid}"), line)));
+    out
 }
 
 /// The role's inline policy `name`, decoded (IAM returns it URL-encoded:

@@ -292,6 +292,15 @@ pub async fn delete_bucket(c: &Clients, progress: &crate::progress::Progress, na
     }
 }
 
+/// A bucket's default encryption as `plan` shows and compares it, desired
+/// and live alike: `AES256`, or `aws:kms <key>`.
+pub fn encryption_text(algorithm: &str, kms_key: Option<&str>) -> String {
+    match kms_key {
+        Some(key) => format!("{algorithm} {key}"),
+        None => algorithm.to_owned(),
+    }
+}
+
 /// The live settings `plan` compares (the keys of `plan::attrs`): the cache
 /// rule's expiry and prefix, and the default encryption. Two reads at once.
 /// `None` while S3 answers NoSuchBucket to a bucket its tagging call still
@@ -312,10 +321,7 @@ pub async fn bucket_settings(c: &Clients, name: &str) -> Result<Option<std::coll
                 out.server_side_encryption_configuration()
                     .and_then(|s| s.rules().first())
                     .and_then(|r| r.apply_server_side_encryption_by_default())
-                    .map(|d| match d.kms_master_key_id() {
-                        Some(key) => format!("{} {key}", d.sse_algorithm().as_str()),
-                        None => d.sse_algorithm().as_str().to_owned(),
-                    }),
+                    .map(|d| encryption_text(d.sse_algorithm().as_str(), d.kms_master_key_id())),
             )),
             Err(e) if code(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => Ok(Some(None)),
             Err(e) if code(&e) == Some("NoSuchBucket") => Ok(None),

@@ -171,11 +171,9 @@ pub fn attributes(d: &Deployment, k: &Known, want: &Desired) -> Vec<Attr> {
             match role {
                 Role::Host => {
                     let policy = crate::aws::iam::host_policy(d, k.account, k.bucket);
-                    let lines = crate::aws::policy::statement_lines(&policy);
-                    a.brief("policy", crate::aws::policy::summary(&lines));
-                    for line in &lines {
-                        let (sid, rest) = line.split_once(": ").unwrap_or(("", line));
-                        a.detail(&format!("statement {sid}"), rest);
+                    for (key, value) in crate::aws::policy::keyed(Some(&policy)) {
+                        // The summary on the resource's line, each statement with -v.
+                        a.push(&key, value, key == "policy");
                     }
                     a.detail("managed", "AmazonSSMManagedInstanceCore");
                 }
@@ -188,10 +186,7 @@ pub fn attributes(d: &Deployment, k: &Known, want: &Desired) -> Vec<Attr> {
             a.brief("role", desired::role_name(d, *role)).detail("name", name.as_str());
         }
         Spec::Bucket { name, expiration_days, prefix, sse, kms_key } => {
-            let encryption = match kms_key {
-                Some(key) => format!("{} {key}", word(sse)),
-                None => word(sse),
-            };
+            let encryption = crate::aws::s3::encryption_text(&word(sse), kms_key.as_deref());
             a.brief("name", name.as_str())
                 .brief("expiration_days", expiration_days.to_string())
                 .brief("encryption", encryption)

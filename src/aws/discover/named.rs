@@ -101,12 +101,7 @@ pub(super) async fn discover_iam(c: &Clients, names: &Names<'_>) -> Result<(Vec<
     };
     let mut settings = std::mem::take(&mut *role_tags.lock().expect("tags lock"));
     if let Some(live) = host_role.and_then(|name| settings.get_mut(name)) {
-        let lines = policy.as_ref().map(crate::aws::policy::statement_lines).unwrap_or_default();
-        live.insert("policy".into(), crate::aws::policy::summary(&lines));
-        live.extend(lines.iter().map(|l| {
-            let (sid, rest) = l.split_once(": ").unwrap_or(("", l));
-            (format!("statement {sid}"), rest.to_owned())
-        }));
+        live.extend(crate::aws::policy::keyed(policy.as_ref()));
     }
     let mut found = Vec::new();
     let mut conflicts = Vec::new();
