@@ -143,6 +143,14 @@ pub fn clients_with(endpoint: &str, access_key: &str, secret: &str) -> gascale::
     }
 }
 
+/// Sets the host's `gascale:bootstrap` tag as the bootstrap publishes its
+/// progress (templates/user-data.sh.hbs `publish`): `running:STEP`,
+/// `complete`, `failed:STEP`.
+pub async fn publish_bootstrap(c: &gascale::aws::Clients, host: &str, status: &str) {
+    let tag = aws_sdk_ec2::types::Tag::builder().key("gascale:bootstrap").value(status).build();
+    c.ec2.create_tags().resources(host).tags(tag).send().await.unwrap();
+}
+
 /// One runtime for the tests' SDK calls.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();

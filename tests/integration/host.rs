@@ -13,10 +13,7 @@ fn deployed(bootstrap: &str) -> (Workdir, String) {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let host = v["host_instance_id"].as_str().unwrap().to_owned();
     let c = sdk();
-    runtime().block_on(async {
-        let tag = aws_sdk_ec2::types::Tag::builder().key("gascale:bootstrap").value(bootstrap).build();
-        c.ec2.create_tags().resources(&host).tags(tag).send().await.unwrap();
-    });
+    runtime().block_on(crate::harness::publish_bootstrap(&c, &host, bootstrap));
     (w, host)
 }
 

@@ -90,8 +90,7 @@ impl Operator<'_> {
             // and an unfinished multipart upload that destroy must remove.
             self.arrange(|c| {
                 runtime().block_on(async {
-                    let tag = aws_sdk_ec2::types::Tag::builder().key("gascale:bootstrap").value("complete").build();
-                    c.ec2.create_tags().resources(&host).tags(tag).send().await.unwrap();
+                    crate::harness::publish_bootstrap(c, &host, "complete").await;
                     // The bucket's TLS-only policy denies every object call
                     // over the emulator's plain HTTP (moto evaluates bucket
                     // policies on object calls, s3/responses.py key_response).

@@ -361,10 +361,7 @@ fn up_waits_for_the_bootstrap_and_reports_its_failing_step() {
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         };
-        runtime().block_on(async {
-            let tag = aws_sdk_ec2::types::Tag::builder().key("gascale:bootstrap").value(status).build();
-            c.ec2.create_tags().resources(&host).tags(tag).send().await.unwrap();
-        });
+        runtime().block_on(crate::harness::publish_bootstrap(&c, &host, status));
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{stderr}");
@@ -411,10 +408,7 @@ fn a_runner_setting_changes_through_ssm_without_touching_the_host() {
     let first = up_json(&w);
     let host = first["host_instance_id"].as_str().unwrap().to_owned();
     let c = sdk();
-    runtime().block_on(async {
-        let tag = aws_sdk_ec2::types::Tag::builder().key("gascale:bootstrap").value("complete").build();
-        c.ec2.create_tags().resources(&host).tags(tag).send().await.unwrap();
-    });
+    runtime().block_on(crate::harness::publish_bootstrap(&c, &host, "complete"));
     std::fs::write(
         w.path().join("gascale.yaml"),
         format!("metadata: {{name: {name}, region: eu-west-1}}\nrunner: {{concurrent: 42, limit: 42}}\n"),
@@ -452,10 +446,7 @@ fn a_failed_bootstrap_is_run_again_by_the_next_up() {
     let first = up_json(&w);
     let host = first["host_instance_id"].as_str().unwrap().to_owned();
     let c = sdk();
-    runtime().block_on(async {
-        let tag = aws_sdk_ec2::types::Tag::builder().key("gascale:bootstrap").value("failed:data-volume").build();
-        c.ec2.create_tags().resources(&host).tags(tag).send().await.unwrap();
-    });
+    runtime().block_on(crate::harness::publish_bootstrap(&c, &host, "failed:data-volume"));
     let again = w.gascale(&["up", "--no-wait"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stderr.contains("failed at step data-volume; running it again"), "{}", again.stderr);
