@@ -28,12 +28,17 @@ pub async fn host_ami(c: &Clients, d: &Deployment) -> Result<String> {
 
 /// `pinned`, else Amazon Linux 2023 for `arch` from AWS's public SSM parameter.
 pub async fn al2023_ami(c: &Clients, pinned: Option<&str>, arch: Arch) -> Result<String> {
+    let word = if arch == Arch::Arm64 { "arm64" } else { "x86_64" };
+    let name = format!("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{word}");
+    public_ami(c, pinned, &name).await
+}
+
+/// `pinned`, else the image a public SSM parameter names today.
+pub async fn public_ami(c: &Clients, pinned: Option<&str>, name: &str) -> Result<String> {
     if let Some(ami) = pinned {
         return Ok(ami.to_owned());
     }
-    let arch = if arch == Arch::Arm64 { "arm64" } else { "x86_64" };
-    let name = format!("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}");
-    let out = c.ssm.get_parameter().name(&name).send().await.map_err(|e| aws_error("ssm:GetParameter", &name, e))?;
+    let out = c.ssm.get_parameter().name(name).send().await.map_err(|e| aws_error("ssm:GetParameter", name, e))?;
     out.parameter()
         .and_then(|p| p.value())
         .map(str::to_owned)

@@ -7,6 +7,7 @@ pub mod discover;
 pub mod ec2;
 pub mod errors;
 pub mod fleet;
+pub mod host_policy;
 pub mod iam;
 pub mod network;
 pub mod offerings;

@@ -126,10 +126,12 @@ pub struct Worker {
     /// Highest spot price in USD per hour, e.g. "0.05". Default: on-demand price.
     pub max_price: Option<String>,
     pub root_volume_gb: u32,
-    /// Worker AMI. Default: chosen by `up` from the region (docker+machine);
-    /// Amazon Linux 2023 from the public SSM parameter (docker-autoscaler).
+    /// Worker AMI. Default: the current Ubuntu 24.04 LTS from Canonical's
+    /// public SSM parameter, read by the host (docker+machine); the
+    /// ECS-optimized Amazon Linux 2023 from AWS's (docker-autoscaler).
     pub ami: Option<String>,
-    /// CPU architecture of the workers (docker-autoscaler's default AMI).
+    /// CPU architecture of the workers: picks their default image (the
+    /// ECS-optimized AL2023 for docker-autoscaler, Ubuntu LTS for docker+machine).
     pub arch: Arch,
 }
 

@@ -201,7 +201,7 @@ pub fn attributes(d: &Deployment, k: &Known, want: &Desired) -> Vec<Attr> {
         Spec::LaunchTemplate { ami, arch, root_volume_gb, public_ip, .. } => {
             match ami {
                 Some(ami) => a.brief("ami", ami.as_str()),
-                None => a.brief("image", format!("al2023 {} (latest)", word(arch))),
+                None => a.brief("image", format!("al2023-ecs {} (latest)", word(arch))),
             };
             a.detail("root_volume_gb", root_volume_gb.to_string())
                 .detail("public_ip", if *public_ip { "yes" } else { "no" })
@@ -219,6 +219,12 @@ pub fn attributes(d: &Deployment, k: &Known, want: &Desired) -> Vec<Attr> {
             a.brief("executor", d.executor().as_str())
                 .brief("runner", d.runner.version.as_str())
                 .detail("concurrent", d.runner_concurrent().to_string());
+            if !d.autoscaler() {
+                a.detail("worker_image", match &d.runner.worker.ami {
+                    Some(ami) => ami.clone(),
+                    None => format!("ubuntu 24.04 {} (latest, read on the host)", word(&d.runner.worker.arch)),
+                });
+            }
         }
     }
     let id = k.inventory.id(&want.address);

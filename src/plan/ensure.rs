@@ -116,7 +116,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             ec2::ensure_volume(c, &env.progress, az, *size_gb, &tags, existing).await?
         }
         Spec::LaunchTemplate { name, ami, arch, root_volume_gb, public_ip } => {
-            let ami = ec2::al2023_ami(c, ami.as_deref(), *arch).await?;
+            let ami = ec2::public_ami(c, ami.as_deref(), crate::pins::ecs_al2023_parameter(*arch)).await?;
             let mut worker_tags = tags::worker(d.name(), &d.metadata.tags);
             worker_tags.push(("Name".into(), format!("gascale-{}-worker", d.name())));
             let template = fleet::TemplateData {

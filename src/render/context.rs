@@ -9,6 +9,9 @@ use crate::pins;
 
 /// Heredoc delimiter prefix for the files embedded in user-data.
 pub const DELIMITER: &str = "GASCALE_EOF";
+/// Where config.toml names docker+machine's worker image until the host
+/// fills it in from `worker_ami_parameter`.
+pub const WORKER_AMI_PLACEHOLDER: &str = "__GASCALE_WORKER_AMI__";
 
 /// IDs and names of resources the host's files refer to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,6 +92,10 @@ pub struct Context<'a> {
     policies: Vec<Policy>,
     docker_machine_sha256: &'a str,
     compose_version: &'static str,
+    compose_sha256: &'static str,
+    /// docker+machine without `runner.worker.ami`: the SSM parameter the
+    /// host reads the workers' image from.
+    worker_ami_parameter: String,
     arch: &'static str,
     runner_params: String,
     delimiter: &'static str,
@@ -183,6 +190,16 @@ impl<'a> Context<'a> {
             policies: policies(d),
             docker_machine_sha256: d.runner.docker_machine.sha256.as_deref().unwrap_or(""),
             compose_version: pins::COMPOSE_VERSION,
+            worker_ami_parameter: if d.autoscaler() || d.runner.worker.ami.is_some() {
+                String::new()
+            } else {
+                pins::ubuntu_lts_parameter(d.runner.worker.arch)
+            },
+            compose_sha256: if d.gitlab.arch == Arch::Arm64 {
+                pins::COMPOSE_SHA256_AARCH64
+            } else {
+                pins::COMPOSE_SHA256_X86_64
+            },
             arch: if d.gitlab.arch == Arch::Arm64 { "aarch64" } else { "x86_64" },
             runner_params: runner_params(d),
             region,
@@ -224,9 +241,11 @@ fn machine_options(d: &Deployment, ids: &HostInputs, region: &str) -> Vec<String
         // guide, "Configure the Instance Metadata Service options").
         "amazonec2-metadata-token-response-hop-limit=1".into(),
     ]);
-    if let Some(ami) = &w.ami {
-        o.push(format!("amazonec2-ami={ami}"));
-    }
+    // Without a pin, the host fills in the current Ubuntu LTS image when it
+    // writes config.toml (WORKER_AMI_PLACEHOLDER in the scripts): a newly
+    // published image changes no plan, and the fork's own default is an
+    // end-of-life Ubuntu.
+    o.push(format!("amazonec2-ami={}", w.ami.as_deref().unwrap_or(WORKER_AMI_PLACEHOLDER)));
     if w.spot {
         o.push("amazonec2-request-spot-instance=true".into());
         // Empty: the fork bids the on-demand price.

@@ -96,7 +96,55 @@ fn worker_user_data_passes_shellcheck() {
         let out = std::process::Command::new(tool).args(args).arg(&path).output().unwrap();
         assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stdout));
     }
-    assert!(r.worker_user_data.contains("dnf install -y docker ec2-instance-connect"));
+}
+
+/// Runs the rendered worker user-data against the stub commands, as on an
+/// image where `installed` packages and `units` already exist.
+fn run_worker_user_data(installed: &str, units: &str) -> (std::process::Output, String) {
+    let r = rendered(&with_region(example("autoscaler.yaml")));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("worker-user-data.sh");
+    std::fs::write(&path, &r.worker_user_data).unwrap();
+    std::fs::create_dir_all(dir.path().join("stub")).unwrap();
+    let stubs = crate::harness::root().join("tests/stubs");
+    let out = std::process::Command::new("bash")
+        .arg(&path)
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
+        .env("GASCALE_ROOT", dir.path().join("root"))
+        .env("STUB_DIR", dir.path().join("stub"))
+        .env("STUB_RPM_INSTALLED", installed)
+        .env("STUB_UNITS", units)
+        .output()
+        .unwrap();
+    let calls = std::fs::read_to_string(dir.path().join("stub/calls")).unwrap_or_default();
+    (out, calls)
+}
+
+#[test]
+fn a_worker_on_the_ecs_image_installs_only_instance_connect_and_stops_the_ecs_agent() {
+    // The ECS-optimized AL2023 image: docker installed, the agent's `ecs`
+    // unit present, built from the minimal AL2023 (its SSM metadata's
+    // source_image_name), which lacks ec2-instance-connect.
+    let (out, calls) = run_worker_user_data("docker", "ecs.service");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(calls.contains("dnf install -y ec2-instance-connect\n"), "{calls}");
+    assert!(!calls.contains("dnf install -y docker"), "{calls}");
+    assert!(calls.contains("systemctl disable --now ecs.service"), "{calls}");
+    assert!(calls.contains("systemctl enable --now docker"), "{calls}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("gascale: worker ready"));
+}
+
+#[test]
+fn a_worker_on_a_pinned_plain_image_installs_docker_and_instance_connect() {
+    let (out, calls) = run_worker_user_data("", "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(calls.contains("dnf install -y docker ec2-instance-connect"), "{calls}");
+    assert!(!calls.contains("disable --now ecs"), "{calls}");
+    // Both there already (the standard AL2023 image with Docker baked in): nothing to install.
+    let (out, calls) = run_worker_user_data("docker ec2-instance-connect", "");
+    assert!(out.status.success());
+    assert!(!calls.contains("dnf "), "{calls}");
 }
 
 #[test]
@@ -110,7 +158,19 @@ fn up_creates_the_worker_group_and_destroy_removes_it_with_its_instances() {
     let private: Vec<String> =
         out["private_subnet_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
     let worker_sg = out["worker_security_group_id"].as_str().unwrap().to_owned();
-    let ami = crate::destroy::ami(&c);
+    // The ECS-optimized AL2023 image, by AWS's public parameter for it (ECS
+    // developer guide, "Retrieving Amazon ECS-optimized Linux AMI metadata").
+    let ami = runtime().block_on(async {
+        let p = c
+            .ssm
+            .get_parameter()
+            .name("/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id")
+            .send()
+            .await
+            .unwrap();
+        p.parameter().unwrap().value().unwrap().to_owned()
+    });
+    assert_ne!(ami, crate::destroy::ami(&c), "workers boot the ECS-optimized image, not the plain one");
     runtime().block_on(async {
         let groups = c.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&group_name).send().await;
         let g = groups.unwrap().auto_scaling_groups()[0].clone();
@@ -139,7 +199,7 @@ fn up_creates_the_worker_group_and_destroy_removes_it_with_its_instances() {
         assert_eq!(spec.version(), Some("$Latest"));
         let template_id = spec.launch_template_id().unwrap().to_owned();
 
-        // The launch template: AL2023 from the public parameter, IMDSv2,
+        // The launch template: ECS-optimized AL2023, IMDSv2,
         // encrypted gp3 root, the worker profile and group, worker tags.
         let lt = c.ec2.describe_launch_templates().launch_template_ids(&template_id).send().await.unwrap();
         assert_eq!(tag(lt.launch_templates()[0].tags(), "gascale:resource"), Some("launch-template/workers"));

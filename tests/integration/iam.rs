@@ -198,6 +198,18 @@ fn host_calls(d: &Deployment, target: &Deployment) -> Vec<Call> {
             call("ec2:StartInstances", &instance, "docker-machine Start")
                 .with("ec2:ResourceTag/gascale:deployment", &[name]),
         ]);
+        if d.runner.worker.ami.is_none() {
+            // templates/user-data.sh.hbs and runner-update.sh.hbs: aws ssm
+            // get-parameter of Canonical's public parameter (no account in
+            // a public parameter's ARN).
+            calls.push(call(
+                "ssm:GetParameter",
+                format!(
+                    "arn:aws:ssm:{region}::parameter/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+                ),
+                "bootstrap: workers' image (user-data.sh)",
+            ));
+        }
     }
     calls
 }
@@ -208,6 +220,7 @@ fn scoped(c: &Call) -> bool {
     c.resource != "*"
         && !c.action.ends_with("KeyPair")
         && !c.action.starts_with("kms:")
+        && !c.action.starts_with("ssm:")
         && c.action != "ec2:RunInstances"
         && c.action != "ec2:RequestSpotInstances"
         && !c.source.ends_with("(new)")

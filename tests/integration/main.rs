@@ -12,6 +12,7 @@ mod fuzz;
 mod harness;
 mod host;
 mod iam;
+mod images;
 mod operator;
 mod owned;
 mod resume;

@@ -257,28 +257,55 @@ fn snapshots_of_the_minimal_example() {
     }
 }
 
+/// What tests/stubs/curl serves as the compose plugin: a script that
+/// answers `version --short` with the pinned version.
+fn stub_compose_plugin() -> String {
+    format!("#!/bin/sh\necho {}\n", gascale::pins::COMPOSE_VERSION.trim_start_matches('v'))
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn pinned_compose_sha256(user_data: &str) -> String {
+    user_data.lines().find_map(|l| l.strip_prefix("COMPOSE_SHA256=")).unwrap_or_default().trim_matches('\'').to_owned()
+}
+
 /// A scratch root with the stub commands first on PATH.
-struct Host {
+pub struct Host {
     dir: tempfile::TempDir,
     script: PathBuf,
 }
 
 impl Host {
-    fn new(user_data: &str) -> Host {
+    pub fn new(user_data: &str) -> Host {
+        Host::with_compose_download(user_data, &stub_compose_plugin())
+    }
+
+    /// A host whose compose download (tests/stubs/curl) is `download`. The
+    /// stub's plugin is not Docker's release, so the script expects its
+    /// checksum in place of the pinned one.
+    pub fn with_compose_download(user_data: &str, download: &str) -> Host {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("user-data.sh");
+        let pinned = format!("COMPOSE_SHA256='{}'\n", pinned_compose_sha256(user_data));
+        assert!(user_data.contains(&pinned), "the rendered bootstrap pins the compose checksum");
+        let user_data =
+            user_data.replace(&pinned, &format!("COMPOSE_SHA256='{}'\n", sha256_hex(&stub_compose_plugin())));
         std::fs::write(&script, user_data).unwrap();
+        std::fs::write(dir.path().join("compose-download"), download).unwrap();
         std::fs::create_dir_all(dir.path().join("root")).unwrap();
         std::fs::create_dir_all(dir.path().join("stub")).unwrap();
         std::fs::write(dir.path().join("dev-sdf"), "").unwrap();
         Host { dir, script }
     }
 
-    fn run(&self, readiness: &str) -> std::process::Output {
+    pub fn run(&self, readiness: &str) -> std::process::Output {
         self.run_with(readiness, &[])
     }
 
-    fn run_with(&self, readiness: &str, env: &[(&str, &str)]) -> std::process::Output {
+    pub fn run_with(&self, readiness: &str, env: &[(&str, &str)]) -> std::process::Output {
         let stubs = crate::harness::root().join("tests/stubs");
         Command::new("bash")
             .arg(&self.script)
@@ -289,13 +316,14 @@ impl Host {
             .env("GASCALE_DATA_DEVICE", self.dir.path().join("dev-sdf"))
             .env("STUB_DIR", self.dir.path().join("stub"))
             .env("STUB_READINESS", readiness)
+            .env("STUB_COMPOSE_DOWNLOAD", self.dir.path().join("compose-download"))
             .envs(env.iter().copied())
             .output()
             .unwrap()
     }
 
     /// Runs a rendered `runner-update.sh` the way SSM would, on this host.
-    fn update(&self, script: &str, env: &[(&str, &str)]) -> std::process::Output {
+    pub fn update(&self, script: &str, env: &[(&str, &str)]) -> std::process::Output {
         let path = self.dir.path().join("runner-update.sh");
         std::fs::write(&path, script).unwrap();
         let stubs = crate::harness::root().join("tests/stubs");
@@ -310,11 +338,15 @@ impl Host {
             .unwrap()
     }
 
-    fn read(&self, rel: &str) -> String {
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(rel)).unwrap_or_default()
     }
 
-    fn count(&self, rel: &str) -> usize {
+    pub fn count(&self, rel: &str) -> usize {
         self.read(rel).lines().count()
     }
 }
@@ -514,7 +546,7 @@ fn a_failed_bootstrap_runs_again_at_boot_until_it_completes() {
     assert!(host.read("stub/calls").contains("systemctl enable gascale-bootstrap.service"));
     // The next boot: the kept copy runs, now that GitLab gets ready.
     let kept = host.dir.path().join("root/var/lib/gascale/bootstrap.sh");
-    assert_eq!(std::fs::read_to_string(&kept).unwrap(), rendered(&d).user_data);
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), std::fs::read_to_string(&host.script).unwrap());
     let again = Host { dir: host.dir, script: kept };
     let out = again.run("ok");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
