@@ -59,7 +59,49 @@ def _s3_permissions_of_subresources():
     bucket.setdefault("POST", {}).update({"delete": "DeleteObject", "DEFAULT": "PutObject"})
 
 
+def _spot_requests_keep_their_network_interfaces():
+    """RequestSpotInstances may name the subnet only inside the launch
+    specification's network interface (EC2 API reference,
+    RequestSpotLaunchSpecification: NetworkInterfaces, "If you specify a
+    network interface, you must specify any subnets ... as part of the
+    network interface"), and DescribeSpotInstanceRequests then returns it
+    there, with no top-level SubnetId. moto 5.2.5 drops the specification
+    and fulfils the request in the default VPC. Mended: the instance
+    launches in the interface's subnet, and the request keeps the interface
+    (SubnetId and Groups) and no top-level subnet, as AWS shows it."""
+    from moto.ec2.responses.spot_instances import SpotInstances
+
+    original = SpotInstances.request_spot_instances
+
+    def request_spot_instances(self):
+        interfaces = self._get_param("LaunchSpecification.NetworkInterfaces", []) or []
+        subnet = next((i.get("SubnetId") for i in interfaces if i.get("SubnetId")), None)
+        if not subnet or self._get_param("LaunchSpecification.SubnetId"):
+            return original(self)
+        before = set(self.ec2_backend.spot_instance_requests)
+        self._get_param = _with_param(self._get_param, "LaunchSpecification.SubnetId", subnet)
+        result = original(self)
+        for rid in set(self.ec2_backend.spot_instance_requests) - before:
+            spec = self.ec2_backend.spot_instance_requests[rid].launch_specification
+            spec.subnet_id = None
+            spec.network_interfaces = [
+                {"DeviceIndex": int(i.get("DeviceIndex", 0)), "SubnetId": i.get("SubnetId"), "Groups": i.get("Groups", [])}
+                for i in interfaces
+            ]
+        return result
+
+    SpotInstances.request_spot_instances = request_spot_instances
+
+
+def _with_param(get_param, name, value):
+    def get(key, *args, **kwargs):
+        return value if key == name else get_param(key, *args, **kwargs)
+
+    return get
+
+
 def apply():
     _keep_unchanged_mixed_instances_policy()
     _no_signature_recomputation()
     _s3_permissions_of_subresources()
+    _spot_requests_keep_their_network_interfaces()

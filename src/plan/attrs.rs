@@ -220,10 +220,13 @@ pub fn attributes(d: &Deployment, k: &Known, want: &Desired) -> Vec<Attr> {
                 .brief("runner", d.runner.version.as_str())
                 .detail("concurrent", d.runner_concurrent().to_string());
             if !d.autoscaler() {
-                a.detail("worker_image", match &d.runner.worker.ami {
-                    Some(ami) => ami.clone(),
-                    None => format!("ubuntu 24.04 {} (latest, read on the host)", word(&d.runner.worker.arch)),
-                });
+                a.detail(
+                    "worker_image",
+                    match &d.runner.worker.ami {
+                        Some(ami) => ami.clone(),
+                        None => format!("ubuntu 24.04 {} (latest, read on the host)", word(&d.runner.worker.arch)),
+                    },
+                );
             }
         }
     }

@@ -96,10 +96,12 @@ pub fn launch_workers(
                 .await
                 .unwrap();
         }
-        // A request naming its subnet at the top. (One naming it only in its
-        // network interface follows; moto drops that specification and
-        // fulfils the request in the default VPC, so only the unit test of
-        // aws::workers checks that match.)
+        // A request naming its subnet at the top, then one naming it only in
+        // its network interface, as docker-machine's amazonec2 driver sends
+        // it (drivers/amazonec2/amazonec2.go, Create: the subnet goes into
+        // NetworkInterfaces when a public address is asked for). The
+        // emulator keeps that interface as AWS does (scripts/emulator/
+        // moto_fixes.py), so destroy must find the request by it.
         c.ec2
             .request_spot_instances()
             .launch_specification(
@@ -130,6 +132,15 @@ pub fn launch_workers(
             .send()
             .await
             .unwrap();
+        let planted = c.ec2.describe_spot_instance_requests().send().await.unwrap();
+        let by_interface = planted
+            .spot_instance_requests()
+            .iter()
+            .filter_map(|r| r.launch_specification())
+            .filter(|l| l.subnet_id().is_none())
+            .filter(|l| l.network_interfaces().iter().any(|n| n.subnet_id() == Some(subnet.as_str())))
+            .count();
+        assert!(by_interface >= 1, "the emulator keeps a request's subnet in its network interface, as AWS does");
     });
 }
 
