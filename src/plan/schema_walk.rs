@@ -40,7 +40,7 @@ fn candidates_for(path: &str) -> Vec<Value> {
         "runner.name" => vec![json!("walker")],
         "runner.worker.instance_type" => vec![json!("t3.large")],
         "runner.worker.max_price" => vec![json!("0.05")],
-        "runner.autoscaler.plugin" => vec![json!("registry.gitlab.com/gitlab-org/fleeting/plugins/aws:1.0.1")],
+        "runner.autoscaler.plugin" => vec![json!("registry.gitlab.com/gitlab-org/fleeting/plugins/aws:1.1.0")],
         "runner.autoscaler.instance_types" => vec![json!(["m6i.large"])],
         "runner.registration.tags" => vec![json!(["docker", "walk"])],
         "runner.autoscaling.0.periods" => vec![json!(["* 8-17 * * mon-fri"])],
