@@ -24,7 +24,7 @@ def start_emulator(latency_ms):
         [os.path.join(ROOT, "scripts", "aws-emulator"), "start", "--dir", emu_dir,
          "--parent-pid", str(os.getpid()), "--latency-ms", str(latency_ms),
          # Several deployments live at once: an account with a raised quota.
-         "--eip-quota", "1000"],
+         "--eip-quota", "1000", "--vpc-quota", "1000"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()
     return endpoint, os.path.join(emu_dir, "requests.jsonl")

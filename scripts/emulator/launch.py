@@ -436,6 +436,17 @@ def parent_alive(pid):
         return False
 
 
+def set_vpc_quota(value):
+    """Service Quotas' "VPCs per Region" (L-F678F1CE) as GetServiceQuota
+    answers it: a test account whose quota was raised, as busy accounts'
+    are (moto answers the default, 5, from its list of VPC quotas)."""
+    from moto.servicequotas.resources.default_quotas.vpc import VPC_DEFAULT_QUOTAS
+
+    for quota in VPC_DEFAULT_QUOTAS:
+        if quota["QuotaCode"] == "L-F678F1CE":
+            quota["Value"] = float(value)
+
+
 def main():
     moto_fixes.apply()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -449,7 +460,10 @@ def main():
     parser.add_argument("--seed", type=int, default=1, help="seed of the fault and strict-mode choices")
     parser.add_argument("--strict", action="store_true", help="AWS's eventual consistency and conflicts (strict.py)")
     parser.add_argument("--eip-quota", type=int, help="the account's Elastic IP quota (moto: 5)")
+    parser.add_argument("--vpc-quota", type=int, help="the account's VPC quota, 'VPCs per Region' (moto: 5)")
     args = parser.parse_args()
+    if args.vpc_quota is not None:
+        set_vpc_quota(args.vpc_quota)
 
     faults = Faults(args.throttle, args.error, args.latency_ms, args.seed)
     strict = Strict(seed=args.seed, enabled=args.strict)

@@ -47,6 +47,8 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub s3: aws_sdk_s3::Client,
     pub ssm: aws_sdk_ssm::Client,
+    /// Service Quotas: the account's VPC quota, read by the preflight.
+    pub quotas: aws_sdk_servicequotas::Client,
     pub sts: aws_sdk_sts::Client,
     pub region: String,
 }
@@ -144,6 +146,9 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             ssm: aws_sdk_ssm::Client::from_conf(
                 aws_sdk_ssm::config::Builder::from(&config).interceptor(log.clone()).build(),
+            ),
+            quotas: aws_sdk_servicequotas::Client::from_conf(
+                aws_sdk_servicequotas::config::Builder::from(&config).interceptor(log.clone()).build(),
             ),
             sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&config).interceptor(log).build()),
             region,

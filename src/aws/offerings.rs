@@ -63,6 +63,32 @@ pub async fn elastic_ips(c: &Clients) -> Result<(usize, usize)> {
     Ok((addresses.addresses().len(), quota))
 }
 
+/// "VPCs per Region" in Service Quotas, default 5 (VPC user guide, "Amazon
+/// VPC quotas").
+pub const VPC_QUOTA_CODE: &str = "L-F678F1CE";
+pub const VPC_DEFAULT_QUOTA: usize = 5;
+
+/// (VPCs in the region, the account's quota of them). The quota is the
+/// applied value (GetServiceQuota); without one, Service Quotas answers
+/// NoSuchResourceException and the default holds (Service Quotas API
+/// reference, GetServiceQuota).
+pub async fn vpcs(c: &Clients) -> Result<(usize, usize)> {
+    let all_vpcs = async {
+        let vpcs: std::result::Result<Vec<aws_sdk_ec2::types::Vpc>, _> =
+            c.ec2.describe_vpcs().into_paginator().items().send().try_collect().await;
+        vpcs
+    };
+    let (vpcs, quota) =
+        tokio::join!(all_vpcs, c.quotas.get_service_quota().service_code("vpc").quota_code(VPC_QUOTA_CODE).send());
+    let vpcs = vpcs.map_err(on("ec2:DescribeVpcs", "(region)"))?;
+    let quota = match quota {
+        Ok(out) => out.quota().and_then(|q| q.value()).map_or(VPC_DEFAULT_QUOTA, |v| v as usize),
+        Err(e) if super::errors::code(&e) == Some("NoSuchResourceException") => VPC_DEFAULT_QUOTA,
+        Err(e) => return Err(super::errors::aws_error("servicequotas:GetServiceQuota", VPC_QUOTA_CODE, e)),
+    };
+    Ok((vpcs.len(), quota))
+}
+
 /// Type → the architectures it runs (`x86_64`, `arm64`), for known types.
 pub async fn architectures(c: &Clients, types: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
     let request =

@@ -163,6 +163,11 @@ pub fn operator_policy(bucket: &str) -> Value {
                 "Resource": format!("arn:aws:s3:::{bucket}/*")
             },
             {
+                // The preflight's VPC headroom ("VPCs per Region").
+                "Sid": "VpcQuota", "Effect": "Allow", "Action": "servicequotas:GetServiceQuota",
+                "Resource": "arn:aws:servicequotas:*:*:vpc/L-F678F1CE"
+            },
+            {
                 "Sid": "PublicAmiParameters", "Effect": "Allow", "Action": "ssm:GetParameter",
                 "Resource": "arn:aws:ssm:*::parameter/aws/service/*"
             },

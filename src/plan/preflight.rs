@@ -1,7 +1,8 @@
 //! Checks made before the first change, of what would otherwise fail
 //! halfway, each naming the key to change: enough zones in the region, the
 //! instance types offered in the zones the deployment uses, the processor
-//! architecture a type runs. `plan` shows them; `up` refuses to start.
+//! architecture a type runs, the VPC and Elastic IP quotas. `plan` shows
+//! them; `up` refuses to start.
 
 use super::desired::Kind;
 use super::{Action, Plan};
@@ -25,11 +26,29 @@ pub async fn check(c: &Clients, d: &Deployment, plan: &Plan, zones: &[String]) -
         ));
         return Ok(problems);
     }
-    // The two checks read independently: at once, one round trip.
-    let (eips, types) = tokio::try_join!(elastic_ips(c, d, plan), types(c, d, plan, zones))?;
+    // The checks read independently: at once, one round trip.
+    let (vpcs, eips, types) = tokio::try_join!(vpcs(c, d, plan), elastic_ips(c, d, plan), types(c, d, plan, zones))?;
+    problems.extend(vpcs);
     problems.extend(eips);
     problems.extend(types);
     Ok(problems)
+}
+
+/// A new deployment's VPC within the account's quota of them (5 a region
+/// by default): CreateVpc would fail with VpcLimitExceeded before anything
+/// else of the deployment exists, but a resumed or second deployment in a
+/// full region would be refused only after its IAM and bucket.
+async fn vpcs(c: &Clients, d: &Deployment, plan: &Plan) -> Result<Option<String>> {
+    if !plan.steps.iter().any(|s| s.action == Action::Create && s.kind == Kind::Vpc) {
+        return Ok(None);
+    }
+    let (used, quota) = offerings::vpcs(c).await?;
+    Ok((used >= quota).then(|| {
+        format!(
+            "network: the deployment needs a new VPC, and {} has {used} of its {quota}; delete one you no longer use, or raise the quota \"VPCs per Region\" in Service Quotas",
+            d.region()
+        )
+    }))
 }
 
 /// Default quota 5 a region (VPC user guide, "Elastic IP address quotas"):

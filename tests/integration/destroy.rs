@@ -132,9 +132,9 @@ pub fn launch_workers(
             .send()
             .await
             .unwrap();
-        let planted = c.ec2.describe_spot_instance_requests().send().await.unwrap();
+        let planted: Vec<aws_sdk_ec2::types::SpotInstanceRequest> =
+            c.ec2.describe_spot_instance_requests().into_paginator().items().send().try_collect().await.unwrap();
         let by_interface = planted
-            .spot_instance_requests()
             .iter()
             .filter_map(|r| r.launch_specification())
             .filter(|l| l.subnet_id().is_none())
@@ -480,9 +480,9 @@ fn destroying_demo_leaves_the_workers_of_demo_2_alone() {
             .unwrap();
         assert_eq!(
             out.reservations().iter().map(|r| r.instances().len()).sum::<usize>(),
-            // Its host, 3 workers and the instance moto launched at once for
-            // the planted spot request that names its subnet.
-            5,
+            // Its host, 3 workers and the instances the emulator launched at
+            // once for the two planted spot requests.
+            6,
             "its host and workers run"
         );
     });

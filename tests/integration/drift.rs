@@ -257,6 +257,30 @@ fn a_deployment_that_would_run_out_of_elastic_ips_is_refused_before_any_change()
 }
 
 #[test]
+fn a_deployment_past_the_vpc_quota_is_refused_before_any_change() {
+    // An account whose "VPCs per Region" is 2 (Service Quotas, as
+    // GetServiceQuota answers it); the region's default VPC is one of them.
+    let emulator = crate::harness::PrivateEmulator::start_with(&["--vpc-quota", "2"]);
+    let w = minimal(&unique_name("vpcq"), "");
+    let r = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let w = minimal(&unique_name("vpcq"), "");
+    let plan = emulator.gascale(&w, &["plan"]);
+    assert!(plan.stdout.contains("! network: the deployment needs a new VPC"), "{}", plan.stdout);
+    let before = emulator.operations().len();
+    let r = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("needs a new VPC, and eu-west-1 has 2 of its 2; delete one you no longer use, or raise the quota \"VPCs per Region\""),
+        "{}",
+        r.stderr
+    );
+    let mutating: Vec<String> =
+        emulator.operations()[before..].iter().filter(|o| crate::harness::is_mutating(o)).cloned().collect();
+    assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
+}
+
+#[test]
 fn plan_warns_while_docker_machine_is_in_use() {
     let w = minimal(&unique_name("dm"), "runner: {executor: docker+machine}\n");
     let plan = w.gascale(&["plan"]);

@@ -24,7 +24,15 @@ pub fn endpoint() -> &'static str {
         let out = Command::new(root().join("scripts/aws-emulator"))
             .args(["start", "--dir"])
             .arg(&dir)
-            .args(["--parent-pid", &std::process::id().to_string(), "--strict", "--eip-quota", "1000"])
+            .args([
+                "--parent-pid",
+                &std::process::id().to_string(),
+                "--strict",
+                "--eip-quota",
+                "1000",
+                "--vpc-quota",
+                "1000",
+            ])
             .output()
             .expect("run scripts/aws-emulator");
         assert!(out.status.success(), "emulator did not start: {}", String::from_utf8_lossy(&out.stderr));
@@ -138,6 +146,7 @@ pub fn clients_with(endpoint: &str, access_key: &str, secret: &str) -> gascale::
         iam: aws_sdk_iam::Client::new(&config),
         s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build()),
         ssm: aws_sdk_ssm::Client::new(&config),
+        quotas: aws_sdk_servicequotas::Client::new(&config),
         sts: aws_sdk_sts::Client::new(&config),
         region: "eu-west-1".into(),
     }
@@ -171,16 +180,19 @@ impl PrivateEmulator {
 
     /// With fault options of scripts/aws-emulator (`--throttle 0.2`, ...),
     /// in strict mode like every emulator of the tests, in an account whose
-    /// Elastic IP quota is raised unless `--eip-quota` says otherwise.
+    /// Elastic IP and VPC quotas are raised unless `--eip-quota` or
+    /// `--vpc-quota` says otherwise.
     pub fn start_with(faults: &[&str]) -> PrivateEmulator {
-        let quota: &[&str] = if faults.contains(&"--eip-quota") { &[] } else { &["--eip-quota", "1000"] };
+        let eip: &[&str] = if faults.contains(&"--eip-quota") { &[] } else { &["--eip-quota", "1000"] };
+        let vpc: &[&str] = if faults.contains(&"--vpc-quota") { &[] } else { &["--vpc-quota", "1000"] };
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(root().join("scripts/aws-emulator"))
             .args(["start", "--dir"])
             .arg(dir.path())
             .args(["--parent-pid", &std::process::id().to_string(), "--strict"])
             .args(faults)
-            .args(quota)
+            .args(eip)
+            .args(vpc)
             .output()
             .expect("run scripts/aws-emulator");
         assert!(out.status.success(), "emulator did not start: {}", String::from_utf8_lossy(&out.stderr));

@@ -152,6 +152,13 @@ fn the_operator_policy_is_enough_and_every_statement_of_it_is_needed() {
     let statements = policy["Statement"].as_array().unwrap().clone();
     for (i, statement) in statements.iter().enumerate() {
         let sid = statement["Sid"].as_str().unwrap_or("?");
+        // moto 5.2.5 answers Service Quotas' calls without IAM enforcement
+        // (observed: every step passes with and without this statement);
+        // that the preflight calls servicequotas:GetServiceQuota is shown by
+        // scripts/check-permissions (granted == called) instead.
+        if sid == "VpcQuota" {
+            continue;
+        }
         let mut without = policy.clone();
         without["Statement"].as_array_mut().unwrap().remove(i);
         let put = |p: &Value| {
