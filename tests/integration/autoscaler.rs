@@ -160,16 +160,8 @@ fn up_creates_the_worker_group_and_destroy_removes_it_with_its_instances() {
     let worker_sg = out["worker_security_group_id"].as_str().unwrap().to_owned();
     // The ECS-optimized AL2023 image, by AWS's public parameter for it (ECS
     // developer guide, "Retrieving Amazon ECS-optimized Linux AMI metadata").
-    let ami = runtime().block_on(async {
-        let p = c
-            .ssm
-            .get_parameter()
-            .name("/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id")
-            .send()
-            .await
-            .unwrap();
-        p.parameter().unwrap().value().unwrap().to_owned()
-    });
+    let ami =
+        crate::destroy::public_parameter(&c, "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id");
     assert_ne!(ami, crate::destroy::ami(&c), "workers boot the ECS-optimized image, not the plain one");
     runtime().block_on(async {
         let groups = c.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&group_name).send().await;

@@ -17,15 +17,15 @@ fn up(w: &Workdir) -> serde_json::Value {
     serde_json::from_str(&r.stdout).unwrap()
 }
 
+/// Amazon Linux 2023, by AWS's public parameter.
 pub fn ami(c: &gascale::aws::Clients) -> String {
+    public_parameter(c, "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")
+}
+
+/// The value of an SSM parameter (a public one names an AMI).
+pub fn public_parameter(c: &gascale::aws::Clients, name: &str) -> String {
     runtime().block_on(async {
-        let p = c
-            .ssm
-            .get_parameter()
-            .name("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")
-            .send()
-            .await
-            .unwrap();
+        let p = c.ssm.get_parameter().name(name).send().await.unwrap();
         p.parameter().unwrap().value().unwrap().to_owned()
     })
 }
