@@ -35,9 +35,8 @@ pub async fn check(c: &Clients, d: &Deployment, plan: &Plan, zones: &[String]) -
 }
 
 /// A new deployment's VPC within the account's quota of them (5 a region
-/// by default): CreateVpc would fail with VpcLimitExceeded before anything
-/// else of the deployment exists, but a resumed or second deployment in a
-/// full region would be refused only after its IAM and bucket.
+/// by default): past it CreateVpc fails with VpcLimitExceeded while the IAM
+/// roles and the bucket, created at once with the VPC, already exist.
 async fn vpcs(c: &Clients, d: &Deployment, plan: &Plan) -> Result<Option<String>> {
     if !plan.steps.iter().any(|s| s.action == Action::Create && s.kind == Kind::Vpc) {
         return Ok(None);
