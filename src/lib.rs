@@ -16,3 +16,4 @@ pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod state;
+pub mod upgrade;
