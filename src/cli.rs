@@ -66,6 +66,9 @@ pub struct GlobalArgs {
     /// Steps of a plan that may run at once.
     #[arg(long, global = true, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub parallelism: u32,
+    /// Accept a GitLab version beyond the upgrade path gascale knows (see docs.gitlab.com/update/upgrade_paths).
+    #[arg(long, global = true)]
+    pub allow_unlisted_version: bool,
     /// Upper bound for the whole command, e.g. 30m, 90s.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "45m")]
     pub timeout: Duration,
@@ -108,6 +111,14 @@ pub enum Command {
         after_help = "Examples:\n  gascale render --out rendered/\n  gascale render --offline --out rendered/   # no AWS credentials needed"
     )]
     Render(RenderArgs),
+    /// Take a snapshot of GitLab's data volume now and print its ID.
+    #[command(after_help = "Examples:\n  gascale snapshot\n  SNAP=$(gascale snapshot --wait)")]
+    Snapshot(SnapshotArgs),
+    /// List gascale's snapshots of the deployment (of every deployment without a config file).
+    #[command(
+        after_help = "Examples:\n  gascale snapshots\n  gascale --region eu-west-1 snapshots ci-review --output json"
+    )]
+    Snapshots(SnapshotsArgs),
     /// Destroy every gascale deployment in the region older than an age (CI clean-up).
     #[command(
         after_help = "Examples:\n  gascale --region eu-west-1 reap --older-than 6h --dry-run\n  gascale --region eu-west-1 reap --older-than 6h --yes"
@@ -149,6 +160,9 @@ pub struct UpArgs {
     /// Allow replacing the GitLab host when a change needs a new one (its data volume is kept).
     #[arg(long)]
     pub allow_host_replacement: bool,
+    /// Create the data volume from a snapshot: snap-…, latest (this deployment's) or latest:DEPLOYMENT.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub restore_from: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +170,9 @@ pub struct DestroyArgs {
     /// Print what would be deleted and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Delete the data volume without the final snapshot (throwaway deployments, CI).
+    #[arg(long)]
+    pub no_final_snapshot: bool,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +207,22 @@ pub struct ReapArgs {
     /// List what would be reaped and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Delete each data volume without a final snapshot.
+    #[arg(long)]
+    pub no_final_snapshot: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Wait until the snapshot is completed.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// The deployment's name (default: the config file's; without one, every deployment).
+    pub deployment: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -45,11 +45,11 @@ pub async fn public_ami(c: &Clients, pinned: Option<&str>, name: &str) -> Result
         .ok_or_else(|| Error::Failed(format!("SSM parameter {name} has no value")))
 }
 
+/// The data volume in zone `az` of `size_gb`, from `snapshot` when given.
 pub async fn ensure_volume(
     c: &Clients,
     progress: &Progress,
-    az: &str,
-    size_gb: u32,
+    (az, size_gb, snapshot): (&str, u32, Option<&str>),
     tags: &[(String, String)],
     existing: Option<&str>,
 ) -> Result<String> {
@@ -64,6 +64,7 @@ pub async fn ensure_volume(
             .size(size_gb as i32)
             .volume_type(VolumeType::Gp3)
             .encrypted(true)
+            .set_snapshot_id(snapshot.map(str::to_owned))
             .tag_specifications(ec2_spec(ResourceType::Volume, tags)),
         |r| r.send(),
     )

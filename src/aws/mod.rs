@@ -14,6 +14,7 @@ pub mod offerings;
 pub mod policy;
 pub mod retry;
 pub mod s3;
+pub mod snapshots;
 pub mod ssm;
 pub mod tags;
 pub mod trace;

@@ -11,6 +11,9 @@ use super::Clients;
 use crate::error::Result;
 use crate::progress::Progress;
 
+/// `docker compose` of the host's project, in its folder on the data volume.
+pub const COMPOSE: &str = "cd /srv/gitlab/gascale && docker compose -p gascale";
+
 /// AWS keeps at most this many characters of a command's output.
 pub const OUTPUT_LIMIT: usize = 24_000;
 

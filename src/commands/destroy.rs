@@ -42,6 +42,11 @@ pub struct Destroyed {
     pub deployment: String,
     pub deleted: Vec<String>,
     pub skipped: Vec<String>,
+    /// The snapshot of the data volume taken before it was deleted; it
+    /// outlives the deployment.
+    pub final_snapshot: Option<String>,
+    #[serde(skip)]
+    region: String,
 }
 
 impl Report for Destroyed {
@@ -54,28 +59,42 @@ impl Report for Destroyed {
         for s in &self.skipped {
             writeln!(out, "  ! {s}")?;
         }
+        if let Some(snap) = &self.final_snapshot {
+            writeln!(
+                out,
+                "kept the final snapshot {snap} of GitLab's data: restore it with `gitlab.restore_from: {snap}`, \
+                 delete it with `aws ec2 delete-snapshot --region {} --snapshot-id {snap}` (`gascale snapshots {}` lists them all)",
+                self.region, self.deployment
+            )?;
+        }
         Ok(())
     }
 }
 
-pub async fn run(ctx: &Context, dry_run: bool) -> Result<u8> {
+pub async fn run(ctx: &Context, dry_run: bool, final_snapshot: bool) -> Result<u8> {
     let session = Session::open(ctx).await?;
-    match destroy(ctx, &session, dry_run).await? {
+    match destroy(ctx, &session, dry_run, final_snapshot).await? {
         Some(done) => ctx.output.emit(&done)?,
-        None => ctx.output.emit(&PlanReport::new(&dry_run_plan(&session).await?, ctx.verbose > 0))?,
+        None => ctx.output.emit(&PlanReport::new(&dry_run_plan(&session, final_snapshot).await?, ctx.verbose > 0))?,
     }
     Ok(exit::OK)
 }
 
-async fn dry_run_plan(session: &Session) -> Result<Plan> {
+async fn dry_run_plan(session: &Session, final_snapshot: bool) -> Result<Plan> {
     let state = session.store.load()?;
     let (inventory, workers) = owned(session, state.as_ref()).await?;
     let d = &session.d;
-    Ok(destroy_plan(d.name(), d.region(), &session.identity.account, &inventory, &workers))
+    Ok(destroy_plan((d.name(), d.region(), &session.identity.account), &inventory, &workers, final_snapshot))
 }
 
-/// Destroys one deployment; `None` for a dry run (nothing done).
-pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<Option<Destroyed>> {
+/// Destroys one deployment; `None` for a dry run (nothing done). With
+/// `final_snapshot` the data volume is snapshotted before it goes.
+pub async fn destroy(
+    ctx: &Context,
+    session: &Session,
+    dry_run: bool,
+    final_snapshot: bool,
+) -> Result<Option<Destroyed>> {
     if dry_run {
         return Ok(None);
     }
@@ -83,11 +102,17 @@ pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<
     let state = session.store.load()?;
     let (inventory, workers) = owned(session, state.as_ref()).await?;
     let d = &session.d;
-    let plan = destroy_plan(d.name(), d.region(), &session.identity.account, &inventory, &workers);
+    let plan = destroy_plan((d.name(), d.region(), &session.identity.account), &inventory, &workers, final_snapshot);
     if plan.steps.is_empty() {
         ctx.progress.info(format!("nothing to destroy: deployment {} owns no resources in {}", d.name(), d.region()));
         session.store.remove()?;
-        return Ok(Some(Destroyed { deployment: d.name().into(), deleted: Vec::new(), skipped: plan.conflicts }));
+        return Ok(Some(Destroyed {
+            deployment: d.name().into(),
+            deleted: Vec::new(),
+            skipped: plan.conflicts,
+            final_snapshot: None,
+            region: d.region().into(),
+        }));
     }
     let mut text = Vec::new();
     plan.write_text(&mut text, ctx.verbose > 0).map_err(Error::io("formatting the plan"))?;
@@ -109,7 +134,7 @@ pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<
     let mut looked_again = false;
     let left = loop {
         let (after, workers_left) = owned(session, None).await?;
-        let left = destroy_plan(d.name(), d.region(), &session.identity.account, &after, &workers_left);
+        let left = destroy_plan((d.name(), d.region(), &session.identity.account), &after, &workers_left, false);
         let lagging = left.steps.iter().all(|s| {
             matches!(s.kind, desired::Kind::IamRole | desired::Kind::InstanceProfile | desired::Kind::Bucket)
                 && outcome.changed.contains(&s.address)
@@ -124,7 +149,14 @@ pub async fn destroy(ctx: &Context, session: &Session, dry_run: bool) -> Result<
     };
     if left.steps.is_empty() {
         session.store.remove()?;
-        return Ok(Some(Destroyed { deployment: d.name().into(), deleted: outcome.changed, skipped: plan.conflicts }));
+        let final_snapshot = env.ids.lock().expect("ids lock").get(crate::plan::backup::FINAL_SNAPSHOT).cloned();
+        return Ok(Some(Destroyed {
+            deployment: d.name().into(),
+            deleted: outcome.changed,
+            skipped: plan.conflicts,
+            final_snapshot,
+            region: d.region().into(),
+        }));
     }
     Err(Error::Partial(survivors(&left, &outcome)))
 }
@@ -180,7 +212,7 @@ fn confirm(ctx: &Context, name: &str) -> Result<()> {
 /// host may be gone or unreachable, which only costs a warning.
 async fn stop_runner(ctx: &Context, session: &Session, inventory: &Inventory) {
     let Some(host) = inventory.found.get(desired::HOST).filter(|h| h.state == "running") else { return };
-    let script = vec!["cd /srv/gitlab/gascale && docker compose -p gascale stop runner".to_owned()];
+    let script = vec![format!("{} stop runner", ssm::COMPOSE)];
     match ssm::run_command(&session.clients, &ctx.progress, &host.id, &script, Duration::from_secs(60)).await {
         Ok(r) if r.status == "Success" => ctx.progress.info("stopped the runner on the host"),
         Ok(r) => ctx

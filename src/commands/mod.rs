@@ -8,6 +8,7 @@ mod plan;
 mod reap;
 mod render;
 mod session;
+mod snapshots;
 mod status;
 mod up;
 
@@ -32,6 +33,8 @@ pub struct Context {
     pub parallelism: usize,
     /// `-v` count: `plan` shows every attribute from 1 on.
     pub verbose: u8,
+    /// A GitLab version outside the upgrade path gascale knows is accepted.
+    pub allow_unlisted_version: bool,
     aws: AwsSettings,
 }
 
@@ -51,6 +54,7 @@ impl Context {
             timeout: g.timeout,
             parallelism: g.parallelism as usize,
             verbose: g.verbose,
+            allow_unlisted_version: g.allow_unlisted_version,
             aws: AwsSettings {
                 profile: g.profile.clone(),
                 region: g.region.clone(),
@@ -181,10 +185,12 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
         Command::Completions(args) => completions::run(args.shell),
         Command::Plan(args) => plan::run(ctx, args.detailed_exitcode).await,
         Command::Up(args) => up::run(ctx, &args).await,
-        Command::Destroy(args) => destroy::run(ctx, args.dry_run).await,
+        Command::Destroy(args) => destroy::run(ctx, args.dry_run, !args.no_final_snapshot).await,
         Command::FetchRootPassword(args) => host::fetch_root_password(ctx, args.wait).await,
         Command::Exec(args) => host::exec(ctx, &args.command).await,
         Command::Render(args) => render::run(ctx, &args.out, args.offline).await,
-        Command::Reap(args) => reap::run(ctx, args.older_than, args.dry_run).await,
+        Command::Snapshot(args) => snapshots::take(ctx, args.wait).await,
+        Command::Snapshots(args) => snapshots::list(ctx, args.deployment).await,
+        Command::Reap(args) => reap::run(ctx, args.older_than, args.dry_run, !args.no_final_snapshot).await,
     }
 }

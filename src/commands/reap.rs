@@ -78,7 +78,7 @@ async fn deployments(c: &Clients) -> Result<Vec<(String, String, Option<String>)
     Ok(found)
 }
 
-pub async fn run(ctx: &Context, older_than: Duration, dry_run: bool) -> Result<u8> {
+pub async fn run(ctx: &Context, older_than: Duration, dry_run: bool, final_snapshot: bool) -> Result<u8> {
     // Checked before anything: one confirmation per deployment is no way
     // to run unattended, and nothing may be claimed as reaped that was not.
     if !dry_run && !ctx.yes && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -107,7 +107,7 @@ pub async fn run(ctx: &Context, older_than: Duration, dry_run: bool) -> Result<u
             d.cache.bucket = bucket.clone();
             ctx.progress.info(format!("reaping deployment {} (created {})", c.deployment, c.created));
             let session = Session::of(ctx, d, clients.clone(), identity.clone());
-            if let Err(e) = destroy::destroy(ctx, &session, false).await {
+            if let Err(e) = destroy::destroy(ctx, &session, false, final_snapshot).await {
                 ctx.progress.error(format!("deployment {}: {e}", c.deployment));
                 c.error = Some(e.to_string());
                 failures.push((c.deployment.clone(), e));

@@ -89,7 +89,14 @@ impl Session {
         }
         let known = Known { inventory, state, account: &self.identity.account, bucket: &self.bucket };
         let mut plan = plan::build(&self.d, &known);
-        plan.problems = plan::preflight::check(&self.clients, &self.d, &plan, &inventory.availability_zones).await?;
+        plan.problems = plan::preflight::check(
+            &self.clients,
+            &self.d,
+            &plan,
+            &inventory.availability_zones,
+            ctx.allow_unlisted_version,
+        )
+        .await?;
         Ok(plan)
     }
 

@@ -18,7 +18,10 @@ use crate::plan::desired::{self, Role};
 use crate::plan::{Action, PlanReport};
 
 pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
-    let (session, _lock, inventory) = Session::open_discovered(ctx, (!args.dry_run).then_some("up")).await?;
+    let (mut session, _lock, inventory) = Session::open_discovered(ctx, (!args.dry_run).then_some("up")).await?;
+    if let Some(from) = &args.restore_from {
+        session.d.gitlab.restore_from = Some(restore_source(&session, &inventory, from).await?);
+    }
     if let Some(old) = _lock.as_ref().and_then(|l| l.took_over.as_ref()) {
         ctx.progress.warn(format!(
             "took over the stale lock of a killed `gascale {}` (pid {}, since {})",
@@ -66,6 +69,33 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
         _ => {}
     }
     result
+}
+
+/// `--restore-from`: a snapshot ID, `latest` (this deployment's newest
+/// snapshot) or `latest:NAME` (another deployment's), for a data volume this
+/// run creates.
+async fn restore_source(session: &Session, inventory: &crate::aws::discover::Inventory, from: &str) -> Result<String> {
+    if let Some(volume) = inventory.id(desired::DATA_VOLUME) {
+        return Err(Error::Usage(format!(
+            "--restore-from: deployment {} already has its data volume {volume}; a restore creates a new one \
+             (destroy this deployment first, or restore into another name)",
+            session.d.name()
+        )));
+    }
+    let name = match from.strip_prefix("latest") {
+        None if crate::config::is_snapshot_id(from) => return Ok(from.to_owned()),
+        Some("") => session.d.name(),
+        Some(rest) if rest.starts_with(':') && rest.len() > 1 => &rest[1..],
+        _ => return Err(Error::Usage(format!("--restore-from {from:?}: give snap-…, latest or latest:DEPLOYMENT"))),
+    };
+    let all = crate::aws::snapshots::list(&session.clients, Some(name)).await?;
+    let newest = all.iter().rev().find(|s| s.state == "completed").ok_or_else(|| {
+        Error::Usage(format!(
+            "--restore-from {from}: deployment {name} has no completed snapshot in {}",
+            session.d.region()
+        ))
+    })?;
+    Ok(newest.id.clone())
 }
 
 async fn converge(

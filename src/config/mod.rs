@@ -13,7 +13,7 @@ use std::path::Path;
 
 pub use model::*;
 pub use types::{Cidr, CronPeriod, InstanceType, Timezone};
-pub use validate::{check_bucket_name, Problem, MAX_NAME_LEN};
+pub use validate::{check_bucket_name, is_snapshot_id, Problem, MAX_NAME_LEN};
 
 use crate::error::Error;
 

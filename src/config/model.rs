@@ -31,6 +31,26 @@ pub struct Deployment {
     pub runner: Runner,
     #[serde(default)]
     pub cache: Cache,
+    #[serde(default)]
+    pub backup: Backup,
+}
+
+/// Snapshots of the data volume (see README, "Backups and upgrades").
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Backup {
+    /// Retention of gascale's own snapshots of this deployment, applied
+    /// after each one it takes: a count (`7`: the newest seven) or an age
+    /// (`30d`). Unset: every snapshot is kept.
+    pub keep: Option<Keep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Keep {
+    Count(u32),
+    /// A duration such as `30d` or `12h`.
+    Age(String),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -133,6 +153,10 @@ pub struct Gitlab {
     pub letsencrypt_email: Option<String>,
     /// Seconds the bootstrap waits for GitLab's readiness check.
     pub readiness_timeout: u32,
+    /// A snapshot (`snap-…`) the data volume is created from, when `up`
+    /// creates it: a destroyed deployment brought back, or a clone. Its
+    /// GitLab version must be `version`. Ignored once the volume exists.
+    pub restore_from: Option<String>,
 }
 
 impl Default for Gitlab {
@@ -148,6 +172,7 @@ impl Default for Gitlab {
             domain: None,
             letsencrypt_email: None,
             readiness_timeout: 1200,
+            restore_from: None,
         }
     }
 }

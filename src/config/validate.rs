@@ -35,6 +35,7 @@ pub fn validate(d: &Deployment) -> Result<(), Vec<Problem>> {
     gitlab(&mut p, &d.gitlab);
     runner(&mut p, &d.runner);
     cache(&mut p, &d.cache);
+    backup(&mut p, &d.backup);
     if p.0.is_empty() {
         Ok(())
     } else {
@@ -147,6 +148,11 @@ fn gitlab(p: &mut Problems, g: &Gitlab) {
     p.check(version_ok, "gitlab.version", || {
         format!("{:?} must be X.Y.Z or X.Y.Z-{edition}.N matching gitlab.edition", g.version)
     });
+    if let Some(snap) = &g.restore_from {
+        p.check(is_snapshot_id(snap), "gitlab.restore_from", || {
+            format!("{snap:?} must be a snapshot ID like snap-0123456789abcdef0")
+        });
+    }
     if let Some(ami) = &g.ami {
         p.check(valid_ami(ami), "gitlab.ami", || format!("{ami:?} is not an AMI ID like ami-0123456789abcdef0"));
     }
@@ -387,4 +393,21 @@ fn pinned_image(image: &str) -> bool {
         return true;
     }
     matches!(last.split_once(':'), Some((_, tag)) if !tag.is_empty() && tag != "latest")
+}
+
+/// `snap-` and 8 or 17 hex digits (EC2's ID forms).
+pub fn is_snapshot_id(s: &str) -> bool {
+    s.strip_prefix("snap-").is_some_and(|h| {
+        matches!(h.len(), 8 | 17) && h.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    })
+}
+
+fn backup(p: &mut Problems, b: &Backup) {
+    match &b.keep {
+        Some(Keep::Count(n)) => p.check(*n >= 1, "backup.keep", || "must keep at least 1 snapshot".into()),
+        Some(Keep::Age(age)) => p.check(humantime::parse_duration(age).is_ok(), "backup.keep", || {
+            format!("{age:?} must be a count like 7 or an age like 30d")
+        }),
+        None => {}
+    }
 }

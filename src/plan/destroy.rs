@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::desired::Kind;
-use super::{Action, Plan, Step};
+use super::{Action, Plan, SnapshotFirst, Step};
 use crate::aws::discover::Inventory;
 use crate::aws::workers::Workers;
 
@@ -34,8 +34,15 @@ fn after(kind: Kind) -> &'static [Kind] {
 
 pub const WORKERS: &str = "workers";
 
-/// Deletes everything in `inventory` plus the runner's workers.
-pub fn destroy_plan(deployment: &str, region: &str, account: &str, inventory: &Inventory, workers: &Workers) -> Plan {
+/// Deletes everything in `inventory` plus the runner's workers; with
+/// `final_snapshot`, the data volume is snapshotted (after the host is gone,
+/// so nothing writes) before it is deleted.
+pub fn destroy_plan(
+    (deployment, region, account): (&str, &str, &str),
+    inventory: &Inventory,
+    workers: &Workers,
+    final_snapshot: bool,
+) -> Plan {
     let mut items: Vec<(String, Kind, String, String)> = Vec::new();
     if !workers.is_empty() {
         let id = serde_json::to_string(workers).expect("workers serialize");
@@ -65,8 +72,13 @@ pub fn destroy_plan(deployment: &str, region: &str, account: &str, inventory: &I
             attributes: Vec::new(),
             desired: None,
             fingerprint: String::new(),
+            snapshot_first: None,
         })
         .collect();
+    for s in steps.iter_mut().filter(|s| final_snapshot && s.kind == Kind::Volume) {
+        let gitlab = data_gitlab(inventory).unwrap_or_else(|| "unknown".into());
+        s.snapshot_first = Some(SnapshotFirst { reason: "final".into(), gitlab });
+    }
     steps.sort_by_key(|s| (rank(s.kind), s.address.clone()));
     Plan {
         deployment: deployment.into(),
@@ -84,4 +96,13 @@ fn rank(kind: Kind) -> usize {
         after(k).iter().map(|d| depth(*d) + 1).max().unwrap_or(0)
     }
     depth(kind)
+}
+
+/// The GitLab the data volume holds (`ee 19.3.0`): the running host's tag,
+/// else the volume's own (set at creation and by upgrades).
+pub fn data_gitlab(inventory: &Inventory) -> Option<String> {
+    [super::desired::HOST, super::desired::DATA_VOLUME]
+        .iter()
+        .filter_map(|a| inventory.found.get(*a))
+        .find_map(|f| inventory.settings.get(&f.id).and_then(|s| s.get("gitlab")).cloned())
 }

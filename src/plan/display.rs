@@ -65,6 +65,14 @@ impl Plan {
                 line.push_str(&format!("  ({reason})"));
             }
             writeln!(out, "{}", line.trim_end())?;
+            if let Some(snap) = &s.snapshot_first {
+                let kept = if snap.reason == "final" { "; kept after destroy" } else { "" };
+                writeln!(
+                    out,
+                    "  {:>3} {:<width$}  (of {}: {}, GitLab {}{kept})",
+                    "+", "snapshot", s.address, snap.reason, snap.gitlab
+                )?;
+            }
             let shown = s.action != Action::Keep && s.action != Action::Delete;
             for a in s.attributes.iter().filter(|_| detail && shown) {
                 match a.change() {

@@ -113,7 +113,13 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
         }
         Spec::Volume { size_gb } => {
             let az = env.azs.first().ok_or_else(|| Error::Failed("the region has no available zone".into()))?;
-            ec2::ensure_volume(c, &env.progress, az, *size_gb, &tags, existing).await?
+            // The GitLab its data is at (GitLab migrates a restored
+            // snapshot's data at first start: the plan allows only a
+            // direct step there), read by the final snapshot and upgrades.
+            let mut tags = tags.clone();
+            tags.push((crate::aws::tags::GITLAB.into(), super::attrs::gitlab(d)));
+            let from = d.gitlab.restore_from.as_deref();
+            ec2::ensure_volume(c, &env.progress, (az, *size_gb, from), &tags, existing).await?
         }
         Spec::LaunchTemplate { name, ami, arch, root_volume_gb, public_ip } => {
             let ami = ec2::public_ami(c, ami.as_deref(), crate::pins::ecs_al2023_parameter(*arch)).await?;
@@ -170,6 +176,9 @@ async fn host(env: &Env, step: &Step, tags: &[(String, String)]) -> Result<Strin
         (Action::Replace, Some(old)) => {
             if !env.allow_host_replacement {
                 return Err(Error::Failed(format!("{}: {}", step.address, super::host::REPLACEMENT_REASON)));
+            }
+            if let Some(first) = &step.snapshot_first {
+                super::backup::snapshot(env, &env.id(desired::DATA_VOLUME)?, first, Some(old)).await?;
             }
             aws_delete::delete(c, &env.progress, step.kind, old, env.timeout).await?;
             launch(env, &inputs, &fingerprint, tags).await?
@@ -284,6 +293,12 @@ fn rand_nonce() -> u64 {
 /// it (ENIs of terminated workers detach late) until `--timeout`.
 pub async fn delete(env: &Env, step: &Step) -> Result<()> {
     let id = step.id.as_deref().ok_or_else(|| Error::Failed(format!("{}: nothing to delete", step.address)))?;
+    if let Some(first) = &step.snapshot_first {
+        // Waited for: the volume goes right after.
+        let snapshot = super::backup::snapshot(env, id, first, None).await?;
+        crate::aws::snapshots::wait_completed(&env.clients, &env.progress, &snapshot, env.timeout).await?;
+        env.record(super::backup::FINAL_SNAPSHOT, &snapshot)?;
+    }
     let started = std::time::Instant::now();
     let mut delay = std::time::Duration::from_millis(500);
     loop {

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod attrs;
+pub mod backup;
 pub mod critical;
 pub mod desired;
 mod destroy;
@@ -21,17 +22,21 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 pub use desired::{Desired, Kind, Spec};
-pub use destroy::destroy_plan;
+pub use destroy::{data_gitlab, destroy_plan};
 pub use display::PlanReport;
 pub use host::{host_fingerprint, host_inputs};
 
 /// Config keys whose change needs no change to any resource, each with
 /// why: every other key shows in the plan (checked by a walk over every
 /// leaf of `gascale schema`, `schema_walk.rs`).
-pub const NO_PLAN_CHANGE: &[(&str, &str)] = &[(
-    "network.allow_world",
-    "only permits a wide network.allow_cidrs entry; the rules themselves come from network.allow_cidrs",
-)];
+pub const NO_PLAN_CHANGE: &[(&str, &str)] = &[
+    (
+        "network.allow_world",
+        "only permits a wide network.allow_cidrs entry; the rules themselves come from network.allow_cidrs",
+    ),
+    ("gitlab.restore_from", "used only when the data volume is created; an existing volume is never replaced"),
+    ("backup.keep", "applied to snapshots after each one gascale takes; snapshots are not resources of the plan"),
+];
 
 /// Why `up` refuses to replace the host on its own.
 pub fn host_replacement_reason() -> &'static str {
@@ -72,6 +77,16 @@ pub struct Step {
     /// The fingerprint the resource gets once converged.
     #[serde(skip)]
     pub fingerprint: String,
+    /// A snapshot of the data volume this step takes before it acts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_first: Option<SnapshotFirst>,
+}
+
+/// A snapshot a step takes first: why, and the GitLab whose data it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotFirst {
+    pub reason: String,
+    pub gitlab: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,6 +138,9 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
         let attributes = attrs::attributes(d, k, want);
         let changed = || attrs::changes(&attributes);
         let (action, reason) = match (found, want.kind) {
+            (None, Kind::Volume) => {
+                (Action::Create, d.gitlab.restore_from.as_ref().map(|s| format!("from snapshot {s}")))
+            }
             (None, _) => (Action::Create, None),
             (Some(f), Kind::Bucket) if f.spec == "untagged" => {
                 let ours = k.state.is_some_and(|s| {
@@ -158,6 +176,12 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
             }
             (Some(_), _) => (Action::Update, Some(changed().unwrap_or_else(|| "settings changed".into()))),
         };
+        // A new host boots onto the data a running one leaves: its state
+        // just before is kept.
+        let snapshot_first = (action == Action::Replace && want.kind == Kind::Instance).then(|| SnapshotFirst {
+            reason: "before-host-replacement".into(),
+            gitlab: data_gitlab(inv).unwrap_or_else(|| attrs::gitlab(d)),
+        });
         steps.push(Step {
             address: want.address.clone(),
             kind: want.kind,
@@ -168,6 +192,7 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
             attributes,
             desired: Some(want.clone()),
             fingerprint,
+            snapshot_first,
         });
     }
     let extra = inv.found.values().filter(|f| !wanted.contains(f.address.as_str())).chain(inv.duplicates.iter());
@@ -188,6 +213,7 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
             attributes: Vec::new(),
             desired: None,
             fingerprint: String::new(),
+            snapshot_first: None,
         });
     }
     Plan {

@@ -9,10 +9,17 @@ use super::{Action, Plan};
 use crate::aws::{offerings, Clients};
 use crate::config::{Arch, Deployment};
 use crate::error::Result;
+use crate::upgrade;
 
 /// The problems found, each `key: what is wrong and what to do`. Reads only
 /// when the plan creates the network or an instance.
-pub async fn check(c: &Clients, d: &Deployment, plan: &Plan, zones: &[String]) -> Result<Vec<String>> {
+pub async fn check(
+    c: &Clients,
+    d: &Deployment,
+    plan: &Plan,
+    zones: &[String],
+    allow_unlisted: bool,
+) -> Result<Vec<String>> {
     let creates = |kinds: &[Kind]| plan.steps.iter().any(|s| s.action != Action::Keep && kinds.contains(&s.kind));
     let mut problems = Vec::new();
     let wanted = d.network.azs as usize;
@@ -27,7 +34,13 @@ pub async fn check(c: &Clients, d: &Deployment, plan: &Plan, zones: &[String]) -
         return Ok(problems);
     }
     // The checks read independently: at once, one round trip.
-    let (vpcs, eips, types) = tokio::try_join!(vpcs(c, d, plan), elastic_ips(c, d, plan), types(c, d, plan, zones))?;
+    let (vpcs, eips, types, restore) = tokio::try_join!(
+        vpcs(c, d, plan),
+        elastic_ips(c, d, plan),
+        types(c, d, plan, zones),
+        restore(c, d, plan, allow_unlisted)
+    )?;
+    problems.extend(restore);
     problems.extend(vpcs);
     problems.extend(eips);
     problems.extend(types);
@@ -120,4 +133,56 @@ async fn types(c: &Clients, d: &Deployment, plan: &Plan, zones: &[String]) -> Re
         }
     }
     Ok(problems)
+}
+
+/// A data volume created from a snapshot (`gitlab.restore_from`): the
+/// snapshot exists and is complete, fits `gitlab.data_volume_gb`, and holds
+/// the configured GitLab or one the configured version may start from
+/// directly (no required upgrade stop between them; `upgrade::path`), in an
+/// edition that may become the configured one.
+async fn restore(c: &Clients, d: &Deployment, plan: &Plan, allow_unlisted: bool) -> Result<Option<String>> {
+    let creates_volume = plan.steps.iter().any(|s| s.action == Action::Create && s.kind == Kind::Volume);
+    let Some(id) = d.gitlab.restore_from.as_deref().filter(|_| creates_volume) else { return Ok(None) };
+    let snap = match crate::aws::snapshots::describe(c, id).await {
+        Ok(s) => s,
+        Err(e) if e.aws_code() == Some("InvalidSnapshot.NotFound") => {
+            return Ok(Some(format!("gitlab.restore_from: snapshot {id} does not exist in {}", d.region())))
+        }
+        Err(e) => return Err(e),
+    };
+    let key = "gitlab.restore_from";
+    if snap.state != "completed" {
+        return Ok(Some(format!("{key}: snapshot {id} is {}; wait until it is completed", snap.state)));
+    }
+    if snap.size_gb > d.gitlab.data_volume_gb as i32 {
+        return Ok(Some(format!(
+            "gitlab.data_volume_gb: {} GiB is smaller than snapshot {id} ({} GiB); set at least {}",
+            d.gitlab.data_volume_gb, snap.size_gb, snap.size_gb
+        )));
+    }
+    let Some((edition, version)) = upgrade::parse_tag(&snap.gitlab) else {
+        return Ok(Some(format!(
+            "{key}: snapshot {id} does not record its GitLab version (tag {}); only gascale's snapshots can be restored",
+            crate::aws::tags::GITLAB
+        )));
+    };
+    let configured = super::attrs::gitlab(d);
+    let (want_edition, want) = upgrade::parse_tag(&configured).expect("validated gitlab.version");
+    let refused = |why: String| {
+        Ok(Some(format!("{key}: snapshot {id} holds GitLab {}, configured {configured}: {why}", snap.gitlab)))
+    };
+    if let Err(e) = upgrade::edition_change(edition, want_edition) {
+        return refused(e.to_string());
+    }
+    match upgrade::path(version, want, allow_unlisted) {
+        Err(e) => refused(e.to_string()),
+        Ok(stops) if stops.len() > 1 => {
+            let via: Vec<String> = stops[..stops.len() - 1].iter().map(|s| s.to_string()).collect();
+            refused(format!(
+                "the way there stops at {} first; restore with gitlab.version: {version}, then upgrade",
+                via.join(", ")
+            ))
+        }
+        Ok(_) => Ok(None),
+    }
 }

@@ -47,6 +47,8 @@ fn candidates_for(path: &str) -> Vec<Value> {
         "runner.autoscaling.0.timezone" => vec![json!("Asia/Tokyo")],
         "cache.bucket" => vec![json!("walk-cache-bucket")],
         "cache.prefix" => vec![json!("other/")],
+        "gitlab.restore_from" => vec![json!("snap-0123456789abcdef0")],
+        "backup.keep" => vec![json!(7), json!("30d")],
         "cache.kms_key" => vec![json!("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")],
         "runner.docker_machine.sha256" => vec![json!("ab".repeat(32))],
         "runner.docker_machine.version" => vec![json!("v0.16.2-gitlab.30")],

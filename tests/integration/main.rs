@@ -2,6 +2,7 @@
 //! against the local AWS emulator where AWS is involved.
 
 mod autoscaler;
+mod backups;
 mod cli;
 mod config;
 mod destroy;

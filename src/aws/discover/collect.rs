@@ -47,7 +47,11 @@ pub(super) fn collect_outside(
             continue;
         }
         let size = v.size().unwrap_or_default().to_string();
-        settings.insert(s(v.volume_id()), [("size_gb".to_owned(), size)].into());
+        let mut live: BTreeMap<String, String> = [("size_gb".to_owned(), size)].into();
+        if let Some(gitlab) = tags::get(v.tags(), tags::GITLAB) {
+            live.insert("gitlab".into(), gitlab.to_owned());
+        }
+        settings.insert(s(v.volume_id()), live);
         out.push((Kind::Volume, s(v.volume_id()), v.tags().to_vec(), state));
     }
     (out, eip_ips)
