@@ -42,8 +42,8 @@ pub async fn delete(c: &Clients, progress: &Progress, kind: Kind, id: &str, time
         Kind::IamRole => return super::iam::delete_role(c, id).await,
         Kind::InstanceProfile => return super::iam::delete_profile(c, id).await,
         Kind::Bucket => return super::s3::delete_bucket(c, progress, id).await,
-        // Goes with the host.
-        Kind::RunnerConfig => return Ok(()),
+        // Go with the host.
+        Kind::RunnerConfig | Kind::GitlabApp => return Ok(()),
         Kind::Workers => {
             let workers: super::workers::Workers =
                 serde_json::from_str(id).map_err(|e| crate::error::Error::Failed(format!("worker list {id}: {e}")))?;

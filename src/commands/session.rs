@@ -111,7 +111,7 @@ impl Session {
         let d = &self.d;
         let ids = inventory.ids();
         let base = state.unwrap_or_else(|| State::new(d.name(), d.region(), &self.identity.account));
-        Arc::new(Env::new(
+        let env = Env::new(
             self.clients.clone(),
             d.clone(),
             ctx.progress.clone(),
@@ -123,7 +123,9 @@ impl Session {
             inventory.eip_ips.clone(),
             base,
             self.store.clone(),
-        ))
+        );
+        *env.data_gitlab.lock().expect("data lock") = crate::plan::data_gitlab(inventory);
+        Arc::new(env)
     }
 
     /// "account A as ARN in REGION": printed before any mutating call.

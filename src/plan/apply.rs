@@ -35,6 +35,9 @@ pub struct Env {
     ami: tokio::sync::OnceCell<String>,
     /// This run launched the host (which then boots with the runner's config).
     pub launched_host: std::sync::atomic::AtomicBool,
+    /// The GitLab the data volume holds (`ee 19.3.0`), when known: a new
+    /// host boots it; `gitlab/app` moves it on.
+    pub data_gitlab: Mutex<Option<String>>,
 }
 
 impl Env {
@@ -66,6 +69,7 @@ impl Env {
             store,
             ami: tokio::sync::OnceCell::new(),
             launched_host: std::sync::atomic::AtomicBool::new(false),
+            data_gitlab: Mutex::new(None),
         }
     }
 
@@ -118,6 +122,11 @@ impl Env {
         let mut state = self.state.lock().expect("state lock");
         state.resources.remove(address);
         self.store.save(&state)
+    }
+
+    /// The deployment as a new host boots it (see `plan::booting`).
+    pub fn booting(&self) -> Deployment {
+        super::booting(&self.d, self.data_gitlab.lock().expect("data lock").as_deref())
     }
 
     pub fn state(&self) -> State {

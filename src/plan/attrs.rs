@@ -65,7 +65,7 @@ pub fn restored(kind: Kind, key: &str) -> bool {
 /// Kinds that take `metadata.tags` after creation too (an instance
 /// profile keeps the tags it was created with).
 fn tagged(kind: Kind) -> bool {
-    !matches!(kind, Kind::InstanceProfile | Kind::RunnerConfig | Kind::Workers)
+    !matches!(kind, Kind::InstanceProfile | Kind::RunnerConfig | Kind::GitlabApp | Kind::Workers)
 }
 
 fn word<T: Serialize>(t: &T) -> String {
@@ -215,6 +215,9 @@ pub fn attributes(d: &Deployment, k: &Known, want: &Desired) -> Vec<Attr> {
                 .detail("max_price", max_price.clone().unwrap_or_else(|| "on-demand price".into()))
                 .detail("subnets", subnets.join(","));
         }
+        Spec::GitlabApp => {
+            a.brief("gitlab", gitlab(d));
+        }
         Spec::RunnerConfig => {
             a.brief("executor", d.executor().as_str())
                 .brief("runner", d.runner.version.as_str())
@@ -284,7 +287,6 @@ fn host(a: &mut Attrs, d: &Deployment, k: &Known) {
         None => a.brief("image", format!("al2023 {} (latest)", word(&g.arch))),
     };
     a.brief("subnet", format!("{} ({})", desired::public_subnet(0), zone(k, 0)))
-        .brief("gitlab", gitlab(d))
         .detail("root_volume_gb", g.root_volume_gb.to_string())
         .detail("domain", g.domain.clone().unwrap_or_else(|| "none (the EIP's public DNS name)".into()))
         .detail("data", format!("{} ({} GiB)", desired::DATA_VOLUME, g.data_volume_gb));

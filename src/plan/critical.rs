@@ -28,7 +28,7 @@ pub fn sequential_calls(step: &Step) -> usize {
     if step.action == Action::Delete {
         return match step.kind {
             Kind::Workers => 4,
-            Kind::RunnerConfig => 0,
+            Kind::RunnerConfig | Kind::GitlabApp => 0,
             // describe, delete, terminate its instances, wait (one poll)
             Kind::AutoScalingGroup => 4,
             Kind::LaunchTemplate => 1,
@@ -79,6 +79,10 @@ pub fn sequential_calls(step: &Step) -> usize {
         // a tag on a new host; on a running one: send, poll, tag
         Some(Spec::RunnerConfig) if step.action == Action::Create => 1,
         Some(Spec::RunnerConfig) => 3,
+        // nothing on a new host; an upgrade: a snapshot, then per stop a
+        // command and a migration check (one stop counted)
+        Some(Spec::GitlabApp) if step.action == Action::Create => 0,
+        Some(Spec::GitlabApp) => 6,
         None => 1,
     }
 }

@@ -24,6 +24,9 @@ pub enum Kind {
     Bucket,
     Volume,
     Instance,
+    /// The GitLab the host runs: upgraded in place along GitLab's upgrade
+    /// path (`upgrade.rs`) when `gitlab.version` changes, never by a new host.
+    GitlabApp,
     /// docker-autoscaler: the workers' launch template and Auto Scaling group.
     LaunchTemplate,
     AutoScalingGroup,
@@ -112,6 +115,7 @@ pub enum Spec {
         subnets: Vec<String>,
     },
     RunnerConfig,
+    GitlabApp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -155,6 +159,7 @@ pub const BUCKET: &str = "bucket";
 pub const HOST_EIP: &str = "eip/host";
 pub const DATA_VOLUME: &str = "volume/data";
 pub const HOST: &str = "instance/host";
+pub const GITLAB_APP: &str = "gitlab/app";
 pub const RUNNER_CONFIG: &str = "runner/config";
 pub const LAUNCH_TEMPLATE: &str = "launch-template/workers";
 pub const WORKER_GROUP: &str = "asg/workers";
@@ -308,9 +313,11 @@ pub fn desired(d: &Deployment, bucket: &str) -> Vec<Desired> {
         ],
         Spec::Instance,
     ));
+    out.push(Desired::new(GITLAB_APP, Kind::GitlabApp, &[HOST, DATA_VOLUME], Spec::GitlabApp));
     // The runner's configuration also waits for what it uses: the host
-    // role's permissions, the worker group (and so workers' firewall).
-    let mut runner_deps = vec![HOST, ROLE_HOST, SG_WORKERS];
+    // role's permissions, the worker group (and so workers' firewall), and
+    // follows GitLab's upgrade.
+    let mut runner_deps = vec![HOST, ROLE_HOST, SG_WORKERS, GITLAB_APP];
     if d.autoscaler() {
         out.extend(worker_group(d, if d.network.nat { &private_subnets } else { &public_subnets }));
         runner_deps.push(WORKER_GROUP);

@@ -14,7 +14,7 @@ use crate::aws::workers::Workers;
 fn after(kind: Kind) -> &'static [Kind] {
     use Kind::*;
     match kind {
-        AutoScalingGroup | RunnerConfig => &[],
+        AutoScalingGroup | RunnerConfig | GitlabApp => &[],
         // Stragglers of the group are reaped as workers, after it.
         Workers | LaunchTemplate => &[AutoScalingGroup],
         Instance => &[Workers],
@@ -48,8 +48,8 @@ pub fn destroy_plan(
         let id = serde_json::to_string(workers).expect("workers serialize");
         items.push((WORKERS.into(), Kind::Workers, id, workers.describe()));
     }
-    // The runner's configuration goes with the host: no step of its own.
-    for f in inventory.found.values().filter(|f| f.kind != Kind::RunnerConfig) {
+    // The runner's configuration and GitLab go with the host: no step of their own.
+    for f in inventory.found.values().filter(|f| !matches!(f.kind, Kind::RunnerConfig | Kind::GitlabApp)) {
         items.push((f.address.clone(), f.kind, f.id.clone(), String::new()));
     }
     for f in &inventory.duplicates {

@@ -117,7 +117,8 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             // snapshot's data at first start: the plan allows only a
             // direct step there), read by the final snapshot and upgrades.
             let mut tags = tags.clone();
-            tags.push((crate::aws::tags::GITLAB.into(), super::attrs::gitlab(d)));
+            let gitlab = env.data_gitlab.lock().expect("data lock").clone();
+            tags.push((crate::aws::tags::GITLAB.into(), gitlab.unwrap_or_else(|| super::attrs::gitlab(d))));
             let from = d.gitlab.restore_from.as_deref();
             ec2::ensure_volume(c, &env.progress, (az, *size_gb, from), &tags, existing).await?
         }
@@ -161,6 +162,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
         }
         Spec::Instance => return host(env, step, &tags).await,
         Spec::RunnerConfig => return runner_config(env, step).await,
+        Spec::GitlabApp => return super::gitlab_app::converge(env, step).await,
     };
     network::set_spec(c, &id, &tags::converged(&d.metadata.tags, &step.fingerprint)).await?;
     Ok(id)
@@ -171,7 +173,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
 async fn host(env: &Env, step: &Step, tags: &[(String, String)]) -> Result<String> {
     let (c, d) = (&env.clients, &env.d);
     let inputs = env.host_inputs()?;
-    let fingerprint = host_fingerprint(d, &inputs, &env.ids.lock().expect("ids lock"));
+    let fingerprint = host_fingerprint(&env.booting(), &inputs, &env.ids.lock().expect("ids lock"));
     let id = match (step.action, step.id.as_deref()) {
         (Action::Replace, Some(old)) => {
             if !env.allow_host_replacement {
@@ -254,7 +256,7 @@ async fn launch(
     fingerprint: &str,
     tags: &[(String, String)],
 ) -> Result<String> {
-    let (c, d) = (&env.clients, &env.d);
+    let (c, d) = (&env.clients, &env.booting());
     let rendered = render::render(d, inputs)?;
     // EC2 honours a ClientToken for 24 h after the instance terminated, and
     // answers IdempotentParameterMismatch when anything else differs (EC2 API

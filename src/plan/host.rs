@@ -60,3 +60,18 @@ pub const REPLACE_WITH: &str = "a new host is needed (--allow-host-replacement)"
 
 pub const REPLACEMENT_REASON: &str =
     "its user-data or launch settings changed; a new host is needed (--allow-host-replacement)";
+
+/// `d` as a host boots it: with the GitLab its data is at (`data`, the
+/// `gascale:gitlab` tag of the host or data volume, e.g. `ee 19.2.4`), so a
+/// new host never jumps the data across an upgrade stop; `gitlab/app`
+/// upgrades it afterwards.
+pub fn booting(d: &Deployment, data: Option<&str>) -> Deployment {
+    let mut d = d.clone();
+    let configured = super::attrs::gitlab(&d);
+    let same = data.and_then(crate::upgrade::parse_tag) == crate::upgrade::parse_tag(&configured);
+    if let Some((edition, version)) = data.and_then(crate::upgrade::parse_tag).filter(|_| !same) {
+        d.gitlab.version = version.to_string();
+        d.gitlab.edition = if edition == "ce" { crate::config::Edition::Ce } else { crate::config::Edition::Ee };
+    }
+    d
+}

@@ -11,6 +11,7 @@ mod destroy;
 mod display;
 mod drift;
 mod ensure;
+mod gitlab_app;
 mod host;
 pub mod permissions;
 pub mod preflight;
@@ -24,7 +25,7 @@ use serde::Serialize;
 pub use desired::{Desired, Kind, Spec};
 pub use destroy::{data_gitlab, destroy_plan};
 pub use display::PlanReport;
-pub use host::{host_fingerprint, host_inputs};
+pub use host::{booting, host_fingerprint, host_inputs};
 
 /// Config keys whose change needs no change to any resource, each with
 /// why: every other key shows in the plan (checked by a walk over every
@@ -47,6 +48,7 @@ use crate::aws::discover::Inventory;
 use crate::aws::iam;
 use crate::config::Deployment;
 use crate::state::State;
+use crate::upgrade;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -166,6 +168,7 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
                 let why = changed().map_or(host::REPLACEMENT_REASON.into(), |c| format!("{c}; {}", host::REPLACE_WITH));
                 (Action::Replace, Some(why))
             }
+            (Some(f), Kind::GitlabApp) => (Action::Update, Some(upgrade_reason(&f.state, &attrs::gitlab(d)))),
             (Some(f), Kind::RunnerConfig) if f.state != d.executor().as_str() && f.state.starts_with("docker") => {
                 let why = format!(
                     "executor {} -> {}; the runner is reconfigured, GitLab and its data stay",
@@ -176,10 +179,15 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
             }
             (Some(_), _) => (Action::Update, Some(changed().unwrap_or_else(|| "settings changed".into()))),
         };
-        // A new host boots onto the data a running one leaves: its state
-        // just before is kept.
-        let snapshot_first = (action == Action::Replace && want.kind == Kind::Instance).then(|| SnapshotFirst {
-            reason: "before-host-replacement".into(),
+        // A new host boots onto the data a running one leaves, an upgrade
+        // migrates it: its state just before is kept.
+        let before = match (action, want.kind) {
+            (Action::Replace, Kind::Instance) => Some("before-host-replacement"),
+            (Action::Update, Kind::GitlabApp) => Some("before-upgrade"),
+            _ => None,
+        };
+        let snapshot_first = before.map(|reason| SnapshotFirst {
+            reason: reason.into(),
             gitlab: data_gitlab(inv).unwrap_or_else(|| attrs::gitlab(d)),
         });
         steps.push(Step {
@@ -226,6 +234,17 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
     }
 }
 
+/// `ee 17.4.0 -> ee 17.9.0 through 17.5.5, 17.8.7` (the stops before the
+/// target); a path GitLab does not allow is the preflight's to refuse.
+fn upgrade_reason(running: &str, target: &str) -> String {
+    let through = upgrade::parse_tag(running).zip(upgrade::parse_tag(target)).and_then(|((_, from), (_, to))| {
+        let stops = upgrade::path(from, to, true).ok()?;
+        let via: Vec<String> = stops.iter().take(stops.len().saturating_sub(1)).map(|s| s.to_string()).collect();
+        (!via.is_empty()).then(|| format!(" through {}", via.join(", ")))
+    });
+    format!("upgrade in place: GitLab {running} -> {target}{}", through.unwrap_or_default())
+}
+
 /// What must happen before a resource that left the config is deleted: the
 /// runner lets go of the worker group (its new configuration applied) before
 /// the group goes, and the group before its launch template.
@@ -259,11 +278,17 @@ fn fingerprint(d: &Deployment, k: &Known, want: &Desired) -> String {
             crate::render::worker_user_data(d).unwrap_or_default(),
             serde_json::to_string(&d.metadata.tags).unwrap_or_default()
         )),
+        // The GitLab it runs: its `gascale:gitlab` tag.
+        Spec::GitlabApp => attrs::gitlab(d),
         Spec::Instance | Spec::RunnerConfig => {
             let ids = k.inventory.ids();
             let inputs = host_inputs(d, k.account, &ids, &k.inventory.eip_ips, &k.inventory.availability_zones);
             match (inputs, &want.spec) {
-                (Some(inputs), Spec::Instance) => host_fingerprint(d, &inputs, &ids),
+                // Launched with the GitLab its data is at: a new version is
+                // `gitlab/app`'s upgrade, not a new host.
+                (Some(inputs), Spec::Instance) => {
+                    host_fingerprint(&booting(d, data_gitlab(k.inventory).as_deref()), &inputs, &ids)
+                }
                 (Some(inputs), _) => {
                     crate::render::render(d, &inputs).map(|r| r.runner_fingerprint()).unwrap_or_default()
                 }

@@ -41,6 +41,7 @@ pub async fn check(
         restore(c, d, plan, allow_unlisted)
     )?;
     problems.extend(restore);
+    problems.extend(in_place_upgrade(plan, allow_unlisted));
     problems.extend(vpcs);
     problems.extend(eips);
     problems.extend(types);
@@ -185,4 +186,25 @@ async fn restore(c: &Clients, d: &Deployment, plan: &Plan, allow_unlisted: bool)
         }
         Ok(_) => Ok(None),
     }
+}
+
+/// A `gitlab/app` upgrade GitLab allows: not a downgrade, not EE to CE, not
+/// beyond the upgrade path gascale knows (without `--allow-unlisted-version`).
+fn in_place_upgrade(plan: &Plan, allow_unlisted: bool) -> Option<String> {
+    let step = plan.steps.iter().find(|s| s.kind == Kind::GitlabApp && s.action == Action::Update)?;
+    let attr = step.attributes.iter().find(|a| a.key == "gitlab")?;
+    let running = attr.old.as_deref()?;
+    let ((from_edition, from), (to_edition, to)) = upgrade::parse_tag(running).zip(upgrade::parse_tag(&attr.value))?;
+    if from_edition != to_edition && from != to {
+        // GitLab converts an edition at the same version (docs "Convert
+        // Community Edition to Enterprise Edition").
+        return Some(format!(
+            "gitlab.version: the host runs GitLab {running}, configured {}: change the edition and the version in two runs",
+            attr.value
+        ));
+    }
+    let refused = upgrade::edition_change(from_edition, to_edition)
+        .and_then(|_| upgrade::path(from, to, allow_unlisted).map(|_| ()))
+        .err()?;
+    Some(format!("gitlab.version: the host runs GitLab {running}, configured {}: {refused}", attr.value))
 }

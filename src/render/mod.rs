@@ -27,6 +27,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("runner.Dockerfile", include_str!("../../templates/runner.Dockerfile.hbs")),
     ("runner-update.sh", include_str!("../../templates/runner-update.sh.hbs")),
     ("worker-user-data.sh", include_str!("../../templates/worker-user-data.sh.hbs")),
+    ("gitlab-upgrade.sh", include_str!("../../templates/gitlab-upgrade.sh.hbs")),
 ];
 
 /// Copied verbatim into the user-data; it takes its inputs from the environment.
@@ -121,6 +122,23 @@ pub fn worker_user_data(d: &Deployment) -> Result<String> {
     shared_registry()
         .render("worker-user-data.sh", &context::Context::new(d, &inputs))
         .map_err(|e| Error::Failed(format!("rendering template worker-user-data.sh: {e}")))
+}
+
+/// The script that moves GitLab on the host to one stop of its upgrade path
+/// (`stop`: `17.8.7`, or `18.2` for its newest patch), in `d`'s edition.
+pub fn gitlab_upgrade(d: &Deployment, inputs: &HostInputs, stop: &str) -> Result<String> {
+    #[derive(Serialize)]
+    struct Upgrade<'a> {
+        #[serde(flatten)]
+        base: context::Context<'a>,
+        stop: &'a str,
+        edition: &'a str,
+    }
+    let edition = if d.gitlab.edition == crate::config::Edition::Ce { "ce" } else { "ee" };
+    let ctx = Upgrade { base: context::Context::new(d, inputs), stop, edition };
+    shared_registry()
+        .render("gitlab-upgrade.sh", &ctx)
+        .map_err(|e| Error::Failed(format!("rendering template gitlab-upgrade.sh: {e}")))
 }
 
 /// Renders every bootstrap file for a deployment and the IDs `up` found.

@@ -21,3 +21,4 @@ mod runner;
 mod strict;
 mod templates;
 mod up;
+mod upgrades;

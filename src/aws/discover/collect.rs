@@ -113,6 +113,15 @@ pub(super) fn collect_inside(deployment: &str, inside: Inside, settings: &mut Se
             }
             settings.insert(s(i.instance_id()), live);
             bootstrap = tags::get(i.tags(), tags::BOOTSTRAP).map(str::to_owned);
+            // The GitLab it runs is `gitlab/app`, converged when it is the
+            // configured one.
+            if let Some(gitlab) = tags::get(i.tags(), tags::GITLAB) {
+                let mut t = i.tags().to_vec();
+                t.retain(|t| t.key() != Some(tags::RESOURCE) && t.key() != Some(tags::SPEC));
+                t.push(Tag::builder().key(tags::RESOURCE).value(crate::plan::desired::GITLAB_APP).build());
+                t.push(Tag::builder().key(tags::SPEC).value(gitlab).build());
+                out.push((Kind::GitlabApp, s(i.instance_id()), t, gitlab.to_owned()));
+            }
             // The runner's configuration lives on the host: its fingerprint
             // is the host's `gascale:runner-spec` tag.
             if let Some(spec) = tags::get(i.tags(), tags::RUNNER_SPEC) {

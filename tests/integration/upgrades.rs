@@ -1,0 +1,179 @@
+//! In-place GitLab upgrades against the emulator, the host's SSM answers
+//! stubbed (scripts/emulator/launch.py): a `gitlab.version` change is
+//! `~ gitlab/app`, walked stop by stop after a snapshot, with the host and
+//! its data volume kept; a migration that never ends times out naming the
+//! stop.
+
+use crate::harness::{emulator_control, publish_bootstrap, runtime, sdk_at, unique_name, PrivateEmulator, Workdir};
+use crate::up::minimal;
+
+/// What the host's commands print: the check of queued batched background
+/// migrations answers as `gitlab-rails runner` would for `pending`.
+const PENDING: &str = "gascale-batched-migrations-pending: ";
+
+struct Deployed {
+    w: Workdir,
+    name: String,
+    host: String,
+    volume: String,
+}
+
+/// A docker+machine deployment at GitLab 17.4.0 whose bootstrap completed,
+/// its commands answering `pending` queued migrations.
+fn deployed(emulator: &PrivateEmulator, pending: u32) -> Deployed {
+    let name = unique_name("upg");
+    let w = minimal(&name, "gitlab: {version: 17.4.0}\n");
+    let r = emulator.gascale(&w, &["up", "--no-wait", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let host = out["host_instance_id"].as_str().unwrap().to_owned();
+    let volume = out["data_volume_id"].as_str().unwrap().to_owned();
+    let c = sdk_at(&emulator.endpoint);
+    runtime().block_on(publish_bootstrap(&c, &host, "complete"));
+    let result = serde_json::json!({"InstanceId": host, "Status": "Success", "StandardOutputContent": format!("{PENDING}{pending}\n")});
+    emulator_control(&emulator.endpoint, "POST", "/gascale-test/ssm-result", &result.to_string());
+    let yaml = std::fs::read_to_string(w.path().join("gascale.yaml")).unwrap().replace("17.4.0", "17.9.0");
+    std::fs::write(w.path().join("gascale.yaml"), yaml).unwrap();
+    Deployed { w, name, host, volume }
+}
+
+/// The scripts sent to `host`, in order.
+fn commands(emulator: &PrivateEmulator, host: &str) -> Vec<String> {
+    let body = emulator_control(&emulator.endpoint, "GET", &format!("/gascale-test/ssm-commands?instance={host}"), "");
+    let sent: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    sent.iter().map(|p| p["commands"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect()).collect()
+}
+
+fn tag(emulator: &PrivateEmulator, id: &str, key: &str) -> Option<String> {
+    let c = sdk_at(&emulator.endpoint);
+    runtime().block_on(async {
+        let out = c
+            .ec2
+            .describe_tags()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("resource-id").values(id).build())
+            .send()
+            .await
+            .unwrap();
+        out.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_owned)
+    })
+}
+
+const REPLACING: [&str; 4] = ["RunInstances", "TerminateInstances", "CreateVolume", "DeleteVolume"];
+
+#[test]
+fn an_upgrade_snapshots_then_walks_each_stop_and_waits_for_its_migrations() {
+    let emulator = PrivateEmulator::start();
+    let d = deployed(&emulator, 0);
+    let plan = emulator.gascale(&d.w, &["plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains("upgrade in place: GitLab ee 17.4.0 -> ee 17.9.0 through 17.5.5, 17.8.7"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("(of gitlab/app: before-upgrade, GitLab ee 17.4.0)"), "{}", plan.stdout);
+    let host_line = plan.stdout.lines().find(|l| l.contains("instance/host")).unwrap();
+    assert!(host_line.trim_start().starts_with('='), "the host would change: {host_line}");
+
+    let before = emulator.operations().len();
+    let sent_before = commands(&emulator, &d.host).len();
+    let r = emulator.gascale(&d.w, &["up", "--no-wait"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ops: Vec<String> = emulator.operations()[before..].to_vec();
+    for op in REPLACING {
+        assert!(!ops.iter().any(|o| o.ends_with(op)), "{op} during an upgrade: {ops:?}");
+    }
+    // Snapshot first: only the command that stops GitLab for it comes before.
+    let snapshot = ops.iter().position(|o| o.ends_with("CreateSnapshot")).expect("no snapshot taken");
+    let sends_before = ops[..snapshot].iter().filter(|o| o.ends_with("SendCommand")).count();
+    assert_eq!(sends_before, 1, "{ops:?}");
+
+    let sent = commands(&emulator, &d.host)[sent_before..].to_vec();
+    let kinds: Vec<String> = sent
+        .iter()
+        .map(|s| {
+            if s.contains("gascale: upgrade GitLab on the host") {
+                let stop = s.lines().find_map(|l| l.strip_prefix("STOP=")).unwrap();
+                format!("upgrade {}", stop.trim_matches('\''))
+            } else if s.contains("BatchedMigration.queued.count") {
+                "migrations".into()
+            } else if s.ends_with("stop gitlab && sync") {
+                "quiesce".into()
+            } else if s.ends_with("start gitlab") {
+                "resume".into()
+            } else {
+                format!("other: {s}")
+            }
+        })
+        .collect();
+    let want = [
+        "quiesce",
+        "resume",
+        "upgrade 17.5.5",
+        "migrations",
+        "upgrade 17.8.7",
+        "migrations",
+        "upgrade 17.9.0",
+        "migrations",
+    ];
+    assert_eq!(kinds, want);
+    assert_eq!(tag(&emulator, &d.host, "gascale:gitlab").as_deref(), Some("ee 17.9.0"));
+    assert_eq!(tag(&emulator, &d.volume, "gascale:gitlab").as_deref(), Some("ee 17.9.0"));
+    let snaps = emulator.gascale(&d.w, &["snapshots", "--output", "json"]);
+    let snaps: serde_json::Value = serde_json::from_str(&snaps.stdout).unwrap();
+    assert_eq!(snaps["snapshots"][0]["reason"], "before-upgrade");
+    assert_eq!(snaps["snapshots"][0]["gitlab"], "ee 17.4.0");
+    assert_eq!(snaps["snapshots"][0]["deployment"], d.name.as_str());
+    // Converged: nothing left to do, the same host.
+    let again = emulator.gascale(&d.w, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+}
+
+#[test]
+fn a_migration_that_never_finishes_times_out_naming_the_stop() {
+    let emulator = PrivateEmulator::start();
+    let d = deployed(&emulator, 3);
+    let before = emulator.operations().len();
+    let r = emulator.gascale(&d.w, &["--timeout", "12s", "up", "--no-wait"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("gitlab/app: at stop GitLab 17.5.5: 3 batched background migrations still queued"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("To roll back to snapshot snap-"), "{}", r.stderr);
+    assert!(r.stderr.contains("gascale up --restore-from snap-"), "{}", r.stderr);
+    let ops: Vec<String> = emulator.operations()[before..].to_vec();
+    for op in REPLACING {
+        assert!(!ops.iter().any(|o| o.ends_with(op)), "{op} during an upgrade: {ops:?}");
+    }
+    // The truth stays behind: the stop reached, never the next.
+    assert_eq!(tag(&emulator, &d.host, "gascale:gitlab").as_deref(), Some("ee 17.5.5"));
+    assert!(!commands(&emulator, &d.host).iter().any(|s| s.contains("17.8.7")));
+}
+
+#[test]
+fn a_downgrade_or_an_unlisted_version_is_refused_before_any_change() {
+    let emulator = PrivateEmulator::start();
+    let d = deployed(&emulator, 0);
+    for (version, why, flag) in [
+        ("17.3.0", "GitLab 17.4.0 -> 17.3.0 is a downgrade", None),
+        ("99.1.0", "GitLab 99.1.0 is outside the upgrade path gascale knows", Some("--allow-unlisted-version")),
+    ] {
+        let yaml = std::fs::read_to_string(d.w.path().join("gascale.yaml")).unwrap();
+        let yaml = yaml.replace("17.9.0", version).replace("17.3.0", version);
+        std::fs::write(d.w.path().join("gascale.yaml"), yaml).unwrap();
+        let before = emulator.operations().len();
+        let r = emulator.gascale(&d.w, &["up", "--no-wait"]);
+        assert_eq!(r.code, 64, "{}", r.stderr);
+        assert!(r.stderr.contains("gitlab.version: the host runs GitLab ee 17.4.0"), "{}", r.stderr);
+        assert!(r.stderr.contains(why), "{}", r.stderr);
+        let mutating: Vec<String> =
+            emulator.operations()[before..].iter().filter(|o| crate::harness::is_mutating(o)).cloned().collect();
+        assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
+        if let Some(flag) = flag {
+            let plan = emulator.gascale(&d.w, &[flag, "plan"]);
+            assert!(!plan.stdout.contains("! gitlab.version"), "{}", plan.stdout);
+        }
+    }
+}
