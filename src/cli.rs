@@ -66,9 +66,6 @@ pub struct GlobalArgs {
     /// Steps of a plan that may run at once.
     #[arg(long, global = true, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub parallelism: u32,
-    /// Accept a GitLab version beyond the upgrade path gascale knows (see docs.gitlab.com/update/upgrade_paths).
-    #[arg(long, global = true)]
-    pub allow_unlisted_version: bool,
     /// Upper bound for the whole command, e.g. 30m, 90s.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "45m")]
     pub timeout: Duration,
@@ -147,6 +144,9 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes, 0 when it has none.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Accept a GitLab version beyond the upgrade path gascale knows (docs.gitlab.com/update/upgrade_paths).
+    #[arg(long)]
+    pub allow_unlisted_version: bool,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +163,9 @@ pub struct UpArgs {
     /// Create the data volume from a snapshot: snap-…, latest (this deployment's) or latest:DEPLOYMENT.
     #[arg(long, value_name = "SNAPSHOT")]
     pub restore_from: Option<String>,
+    /// Accept a GitLab version beyond the upgrade path gascale knows (docs.gitlab.com/update/upgrade_paths).
+    #[arg(long)]
+    pub allow_unlisted_version: bool,
 }
 
 #[derive(Debug, Args)]

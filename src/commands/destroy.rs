@@ -120,7 +120,7 @@ pub async fn destroy(
     confirm(ctx, d.name())?;
     ctx.progress.info(format!("acting as {}", session.whoami()));
     stop_runner(ctx, session, &inventory).await;
-    let env = session.env(ctx, &inventory, state, false);
+    let env = session.env(ctx, &inventory, state, false, &plan);
     let outcome = apply::apply(env.clone(), &plan, ctx.parallelism).await?;
     if outcome.interrupted {
         ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state(), true, "interrupted"));

@@ -33,8 +33,6 @@ pub struct Context {
     pub parallelism: usize,
     /// `-v` count: `plan` shows every attribute from 1 on.
     pub verbose: u8,
-    /// A GitLab version outside the upgrade path gascale knows is accepted.
-    pub allow_unlisted_version: bool,
     aws: AwsSettings,
 }
 
@@ -54,7 +52,6 @@ impl Context {
             timeout: g.timeout,
             parallelism: g.parallelism as usize,
             verbose: g.verbose,
-            allow_unlisted_version: g.allow_unlisted_version,
             aws: AwsSettings {
                 profile: g.profile.clone(),
                 region: g.region.clone(),
@@ -183,7 +180,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
             ctx.output.emit(&crate::plan::permissions::operator_policy(&bucket)).map(|_| exit::OK)
         }
         Command::Completions(args) => completions::run(args.shell),
-        Command::Plan(args) => plan::run(ctx, args.detailed_exitcode).await,
+        Command::Plan(args) => plan::run(ctx, &args).await,
         Command::Up(args) => up::run(ctx, &args).await,
         Command::Destroy(args) => destroy::run(ctx, args.dry_run, !args.no_final_snapshot).await,
         Command::FetchRootPassword(args) => host::fetch_root_password(ctx, args.wait).await,

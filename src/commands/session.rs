@@ -78,7 +78,15 @@ impl Session {
     }
 
     /// The plan for `inventory`, with the preflight's findings.
-    pub async fn plan(&self, ctx: &Context, inventory: &Inventory, state: Option<&State>) -> Result<Plan> {
+    /// `allow_unlisted_version`: a GitLab beyond the upgrade path gascale
+    /// knows is no problem.
+    pub async fn plan(
+        &self,
+        ctx: &Context,
+        inventory: &Inventory,
+        state: Option<&State>,
+        allow_unlisted_version: bool,
+    ) -> Result<Plan> {
         if !self.d.autoscaler() {
             // GitLab deprecated the docker+machine executor in Runner 17.5
             // and removes it in 20.0 (DESIGN.md; GitLab Runner docs).
@@ -87,17 +95,38 @@ impl Session {
                  switch with runner.executor: docker-autoscaler (GitLab and its data stay)",
             );
         }
-        let known = Known { inventory, state, account: &self.identity.account, bucket: &self.bucket };
+        let restored = self.restored_gitlab(inventory).await?;
+        let known = Known {
+            inventory,
+            state,
+            account: &self.identity.account,
+            bucket: &self.bucket,
+            restored: restored.as_deref(),
+        };
         let mut plan = plan::build(&self.d, &known);
         plan.problems = plan::preflight::check(
             &self.clients,
             &self.d,
             &plan,
             &inventory.availability_zones,
-            ctx.allow_unlisted_version,
+            allow_unlisted_version,
         )
         .await?;
         Ok(plan)
+    }
+
+    /// The GitLab recorded on the snapshot a new data volume is restored from
+    /// (`gitlab.restore_from`); whether it may be restored is the preflight's.
+    async fn restored_gitlab(&self, inventory: &Inventory) -> Result<Option<String>> {
+        let Some(id) = self.d.gitlab.restore_from.as_deref() else { return Ok(None) };
+        if inventory.id(crate::plan::desired::DATA_VOLUME).is_some() {
+            return Ok(None);
+        }
+        match crate::aws::snapshots::describe(&self.clients, id).await {
+            Ok(s) => Ok(Some(s.gitlab).filter(|g| crate::upgrade::parse_tag(g).is_some())),
+            Err(e) if e.aws_code() == Some("InvalidSnapshot.NotFound") => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The executor's environment for a plan built from `inventory`.
@@ -107,6 +136,7 @@ impl Session {
         inventory: &Inventory,
         state: Option<State>,
         allow_host_replacement: bool,
+        plan: &Plan,
     ) -> Arc<Env> {
         let d = &self.d;
         let ids = inventory.ids();
@@ -124,7 +154,7 @@ impl Session {
             base,
             self.store.clone(),
         );
-        *env.data_gitlab.lock().expect("data lock") = crate::plan::data_gitlab(inventory);
+        *env.data_gitlab.lock().expect("data lock") = plan.data_gitlab.clone();
         Arc::new(env)
     }
 

@@ -29,7 +29,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
         ));
     }
     let state = session.store.load()?;
-    let plan = session.plan(ctx, &inventory, state.as_ref()).await?;
+    let plan = session.plan(ctx, &inventory, state.as_ref(), args.allow_unlisted_version).await?;
     if args.dry_run {
         ctx.output.emit(&PlanReport::new(&plan, ctx.verbose > 0))?;
         return Ok(exit::OK);
@@ -52,7 +52,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
             crate::plan::host_replacement_reason()
         )));
     }
-    let env = session.env(ctx, &inventory, state, args.allow_host_replacement);
+    let env = session.env(ctx, &inventory, state, args.allow_host_replacement, &plan);
     // A bootstrap that failed on a host this run keeps runs again: its cause
     // (a data volume attached late, a registry down) may be gone.
     let kept_host = plan.step(desired::HOST).filter(|s| s.action != Action::Replace).and_then(|s| s.id.clone());

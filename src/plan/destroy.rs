@@ -87,6 +87,7 @@ pub fn destroy_plan(
         steps,
         conflicts: inventory.conflicts.clone(),
         problems: Vec::new(),
+        data_gitlab: data_gitlab(inventory),
     }
 }
 

@@ -65,6 +65,13 @@ impl Plan {
                 line.push_str(&format!("  ({reason})"));
             }
             writeln!(out, "{}", line.trim_end())?;
+            let shown = s.action != Action::Keep && s.action != Action::Delete;
+            for a in s.attributes.iter().filter(|_| detail && shown) {
+                match a.change() {
+                    Some(change) => writeln!(out, "        ~ {change}")?,
+                    None => writeln!(out, "          {}: {}", a.key, a.value)?,
+                }
+            }
             if let Some(snap) = &s.snapshot_first {
                 let kept = if snap.reason == "final" { "; kept after destroy" } else { "" };
                 writeln!(
@@ -72,13 +79,6 @@ impl Plan {
                     "  {:>3} {:<width$}  (of {}: {}, GitLab {}{kept})",
                     "+", "snapshot", s.address, snap.reason, snap.gitlab
                 )?;
-            }
-            let shown = s.action != Action::Keep && s.action != Action::Delete;
-            for a in s.attributes.iter().filter(|_| detail && shown) {
-                match a.change() {
-                    Some(change) => writeln!(out, "        ~ {change}")?,
-                    None => writeln!(out, "          {}: {}", a.key, a.value)?,
-                }
             }
         }
         for c in &self.conflicts {

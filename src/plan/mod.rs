@@ -103,6 +103,10 @@ pub struct Plan {
     /// each naming the key to change: `up` refuses to run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// The GitLab the data is at (`ee 19.3.0`): the host's, the data
+    /// volume's, or the snapshot's it is restored from. A new host boots it.
+    #[serde(skip)]
+    pub data_gitlab: Option<String>,
 }
 
 impl Plan {
@@ -125,11 +129,14 @@ pub struct Known<'a> {
     pub state: Option<&'a State>,
     pub account: &'a str,
     pub bucket: &'a str,
+    /// The GitLab of the snapshot a new data volume is restored from.
+    pub restored: Option<&'a str>,
 }
 
 /// Diffs the config against what exists.
 pub fn build(d: &Deployment, k: &Known) -> Plan {
     let inv = k.inventory;
+    let data = data_gitlab(inv).or_else(|| k.restored.map(str::to_owned));
     let desired = desired::desired(d, k.bucket);
     let wanted: BTreeSet<&str> = desired.iter().map(|x| x.address.as_str()).collect();
     let mut conflicts = inv.conflicts.clone();
@@ -142,6 +149,11 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
         let (action, reason) = match (found, want.kind) {
             (None, Kind::Volume) => {
                 (Action::Create, d.gitlab.restore_from.as_ref().map(|s| format!("from snapshot {s}")))
+            }
+            // Restored data of an older GitLab: upgraded once the host runs it.
+            (None, Kind::GitlabApp) if data.as_ref().is_some_and(|g| *g != attrs::gitlab(d)) => {
+                let from = data.as_deref().unwrap_or_default();
+                (Action::Create, Some(format!("{} once the new host runs it", upgrade_reason(from, &attrs::gitlab(d)))))
             }
             (None, _) => (Action::Create, None),
             (Some(f), Kind::Bucket) if f.spec == "untagged" => {
@@ -188,7 +200,7 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
         };
         let snapshot_first = before.map(|reason| SnapshotFirst {
             reason: reason.into(),
-            gitlab: data_gitlab(inv).unwrap_or_else(|| attrs::gitlab(d)),
+            gitlab: data.clone().unwrap_or_else(|| attrs::gitlab(d)),
         });
         steps.push(Step {
             address: want.address.clone(),
@@ -231,6 +243,7 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
         steps,
         conflicts,
         problems: Vec::new(),
+        data_gitlab: data,
     }
 }
 
@@ -287,7 +300,8 @@ fn fingerprint(d: &Deployment, k: &Known, want: &Desired) -> String {
                 // Launched with the GitLab its data is at: a new version is
                 // `gitlab/app`'s upgrade, not a new host.
                 (Some(inputs), Spec::Instance) => {
-                    host_fingerprint(&booting(d, data_gitlab(k.inventory).as_deref()), &inputs, &ids)
+                    let data = data_gitlab(k.inventory).or_else(|| k.restored.map(str::to_owned));
+                    host_fingerprint(&booting(d, data.as_deref()), &inputs, &ids)
                 }
                 (Some(inputs), _) => {
                     crate::render::render(d, &inputs).map(|r| r.runner_fingerprint()).unwrap_or_default()

@@ -175,15 +175,12 @@ async fn restore(c: &Clients, d: &Deployment, plan: &Plan, allow_unlisted: bool)
     if let Err(e) = upgrade::edition_change(edition, want_edition) {
         return refused(e.to_string());
     }
+    if edition != want_edition && version != want {
+        return refused("change the edition and the version in two runs".into());
+    }
+    // An older GitLab boots as it was, then `gitlab/app` upgrades it.
     match upgrade::path(version, want, allow_unlisted) {
         Err(e) => refused(e.to_string()),
-        Ok(stops) if stops.len() > 1 => {
-            let via: Vec<String> = stops[..stops.len() - 1].iter().map(|s| s.to_string()).collect();
-            refused(format!(
-                "the way there stops at {} first; restore with gitlab.version: {version}, then upgrade",
-                via.join(", ")
-            ))
-        }
         Ok(_) => Ok(None),
     }
 }

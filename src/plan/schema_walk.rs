@@ -193,7 +193,7 @@ fn converged(d: &Deployment) -> Inventory {
 }
 
 fn known(inv: &Inventory) -> Known<'_> {
-    Known { inventory: inv, state: None, account: "123456789012", bucket: "walk-bucket" }
+    Known { inventory: inv, state: None, account: "123456789012", bucket: "walk-bucket", restored: None }
 }
 
 #[test]

@@ -157,9 +157,10 @@ fn the_json_plan_carries_every_resource_kinds_attributes() {
     assert_eq!(attr("launch-template/workers", "imds"), "v2 only, hop limit 1");
     assert_eq!(attr("asg/workers", "max_size"), "10");
     assert_eq!(attr("runner/config", "executor"), "docker-autoscaler");
+    assert_eq!(attr("gitlab/app", "gitlab"), "ee 19.3.0");
     let kinds: std::collections::BTreeSet<&str> =
         plan["steps"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds.len(), 16, "every kind but the workers is in the plan: {kinds:?}");
+    assert_eq!(kinds.len(), 17, "every kind but the workers is in the plan: {kinds:?}");
     let host = plan["steps"].as_array().unwrap().iter().find(|s| s["address"] == "instance/host").unwrap();
     let forces = |a: &&serde_json::Value| (a["forces_new_host"] == true) == (a["key"] != "tags");
     assert!(host["attributes"].as_array().unwrap().iter().all(|a| forces(&a)), "{host}");

@@ -266,7 +266,7 @@ fn plan_on_an_empty_a_half_built_and_a_complete_deployment() {
     assert!(emulator.operations()[before..].iter().all(|o| !is_mutating(o)), "plan mutated");
     let json = emulator.gascale(&w, &["plan", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(v["summary"]["add"], 3, "the host, its runner configuration and the bucket");
+    assert_eq!(v["summary"]["add"], 4, "the host, its GitLab, its runner configuration and the bucket");
 }
 
 #[test]

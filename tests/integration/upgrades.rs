@@ -172,8 +172,91 @@ fn a_downgrade_or_an_unlisted_version_is_refused_before_any_change() {
             emulator.operations()[before..].iter().filter(|o| crate::harness::is_mutating(o)).cloned().collect();
         assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
         if let Some(flag) = flag {
-            let plan = emulator.gascale(&d.w, &[flag, "plan"]);
+            let plan = emulator.gascale(&d.w, &["plan", flag]);
             assert!(!plan.stdout.contains("! gitlab.version"), "{}", plan.stdout);
         }
     }
+}
+
+#[test]
+fn data_restored_from_an_older_gitlab_boots_as_it_was_then_is_upgraded_in_place() {
+    let emulator = PrivateEmulator::start();
+    let c = sdk_at(&emulator.endpoint);
+    let snap = crate::backups::plant_snapshot(&c, "gone", "ee 17.4.0");
+    let name = unique_name("rup");
+    let w = minimal(&name, &format!("gitlab: {{version: 17.9.0, restore_from: {snap}}}\n"));
+    let plan = emulator.gascale(&w, &["plan"]);
+    assert!(
+        plan.stdout.contains(
+            "(upgrade in place: GitLab ee 17.4.0 -> ee 17.9.0 through 17.5.5, 17.8.7 once the new host runs it)"
+        ),
+        "{}",
+        plan.stdout
+    );
+    // `up` waits for the new host's bootstrap before it upgrades: this
+    // thread plays the host, booted, its commands answering.
+    let up = {
+        let (endpoint, dir) = (emulator.endpoint.clone(), w.path().to_owned());
+        std::thread::spawn(move || {
+            crate::harness::run(crate::harness::gascale(&dir).args([
+                "--endpoint-url",
+                &endpoint,
+                "--timeout",
+                "120s",
+                "up",
+                "--no-wait",
+            ]))
+        })
+    };
+    let host = loop {
+        let found = runtime().block_on(async {
+            let filters = [("tag:gascale:deployment", name.as_str()), ("tag:gascale:resource", "instance/host")];
+            let mut req = c.ec2.describe_instances();
+            for (k, v) in filters {
+                req = req.filters(aws_sdk_ec2::types::Filter::builder().name(k).values(v).build());
+            }
+            let out = req.send().await.unwrap();
+            out.reservations().iter().flat_map(|r| r.instances()).find_map(|i| i.instance_id().map(str::to_owned))
+        });
+        if let Some(host) = found {
+            break host;
+        }
+        assert!(!up.is_finished(), "up ended before launching the host");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(
+        tag(&emulator, &host, "gascale:gitlab").as_deref(),
+        Some("ee 17.4.0"),
+        "the new host must boot the data's GitLab"
+    );
+    let user_data = runtime().block_on(async {
+        let out = c
+            .ec2
+            .describe_instance_attribute()
+            .instance_id(&host)
+            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+            .send()
+            .await
+            .unwrap();
+        out.user_data().and_then(|u| u.value()).unwrap_or_default().to_owned()
+    });
+    let gzip = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, user_data).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut text).unwrap();
+    assert!(text.contains("gitlab/gitlab-ee:17.4.0-ee.0") && !text.contains("17.9.0"), "the host boots another GitLab");
+    let result =
+        serde_json::json!({"InstanceId": host, "Status": "Success", "StandardOutputContent": format!("{PENDING}0\n")});
+    emulator_control(&emulator.endpoint, "POST", "/gascale-test/ssm-result", &result.to_string());
+    runtime().block_on(publish_bootstrap(&c, &host, "complete"));
+    let r = up.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let upgrades: Vec<String> = commands(&emulator, &host)
+        .iter()
+        .filter(|s| s.contains("gascale: upgrade GitLab on the host"))
+        .map(|s| s.lines().find_map(|l| l.strip_prefix("STOP=")).unwrap().trim_matches('\'').to_owned())
+        .collect();
+    assert_eq!(upgrades, ["17.5.5", "17.8.7", "17.9.0"]);
+    assert_eq!(tag(&emulator, &host, "gascale:gitlab").as_deref(), Some("ee 17.9.0"));
+    let again = emulator.gascale(&w, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
 }
