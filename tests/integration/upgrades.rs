@@ -260,3 +260,68 @@ fn data_restored_from_an_older_gitlab_boots_as_it_was_then_is_upgraded_in_place(
     let again = emulator.gascale(&w, &["plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{}", again.stdout);
 }
+
+/// `gitlab-upgrade.sh` as rendered for `stop`, for the minimal example.
+fn upgrade_script(stop: &str) -> (String, String) {
+    let d = crate::templates::with_region(crate::templates::example("minimal.yaml"));
+    let inputs = gascale::render::HostInputs::placeholders(&d, "123456789012");
+    (gascale::render::gitlab_upgrade(&d, &inputs, stop).unwrap(), crate::templates::rendered(&d).user_data)
+}
+
+#[test]
+fn the_upgrade_script_passes_shellcheck_and_takes_a_stops_newest_patch() {
+    let (script, user_data) = upgrade_script("18.2");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gitlab-upgrade.sh");
+    std::fs::write(&path, &script).unwrap();
+    let sc = std::process::Command::new("shellcheck").arg(&path).output().unwrap();
+    assert!(sc.status.success(), "shellcheck:\n{}", String::from_utf8_lossy(&sc.stdout));
+
+    // On a host the bootstrap set up (stub commands), the registry knowing 18.2.0 to 18.2.7.
+    let host = crate::templates::Host::new(&user_data);
+    assert!(host.run("ok").status.success());
+    let out = host.update(&script, &[("STUB_NEWEST_PATCH", "7")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("gascale-gitlab-version: 18.2.7\n"));
+    let compose = host.read("root/srv/gitlab/gascale/docker-compose.yaml");
+    assert!(compose.contains("    image: \"gitlab/gitlab-ee:18.2.7-ee.0\"\n"), "{compose}");
+    assert!(!compose.contains("gitlab-ee:19.3.0"), "{compose}");
+    let calls = host.read("stub/calls");
+    let lines: Vec<&str> = calls.lines().collect();
+    let pull = lines.iter().position(|l| *l == "docker pull --quiet gitlab/gitlab-ee:18.2.7-ee.0").expect("pulled");
+    let up =
+        lines.iter().rposition(|l| l.starts_with("docker compose") && l.ends_with("up -d gitlab")).expect("restarted");
+    assert!(pull < up, "{calls}");
+    assert!(calls.contains("docker manifest inspect gitlab/gitlab-ee:18.2.8-ee.0"), "{calls}");
+
+    // A documented stop is taken as written; a minor the registry lacks fails.
+    let (fixed, _) = upgrade_script("17.8.7");
+    let out = host.update(&fixed, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(host.read("root/srv/gitlab/gascale/docker-compose.yaml").contains("gitlab/gitlab-ee:17.8.7-ee.0"));
+    let out = host.update(&script, &[("STUB_NEWEST_PATCH", "-1")]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    // GitLab not ready on the new image: exit 4, naming the version.
+    let slow = script.replace("READINESS_TIMEOUT=1200", "READINESS_TIMEOUT=0");
+    let out = host.update(&slow, &[("STUB_NEWEST_PATCH", "3"), ("STUB_READINESS", "fail")]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GitLab 18.2.3 was not ready"));
+}
+
+#[test]
+fn gitlabs_secrets_and_database_live_on_the_snapshotted_volume() {
+    // Omnibus keeps gitlab-secrets.json in /etc/gitlab and its data in
+    // /var/opt/gitlab (omnibus-gitlab docker docs, "Set up the volumes"):
+    // both are folders of the data volume the bootstrap mounts at /srv/gitlab.
+    let (_, user_data) = upgrade_script("18.2");
+    let d = crate::templates::with_region(crate::templates::example("minimal.yaml"));
+    let compose = crate::templates::rendered(&d).compose;
+    for mount in ["/srv/gitlab/config:/etc/gitlab", "/srv/gitlab/data:/var/opt/gitlab"] {
+        assert!(compose.contains(mount), "{compose}");
+    }
+    let host = crate::templates::Host::new(&user_data);
+    assert!(host.run("ok").status.success());
+    let root = host.path("root");
+    let mounted = format!("mount {} {}/srv/gitlab", host.path("dev-sdf").display(), root.display());
+    assert!(host.read("stub/calls").lines().any(|l| l == mounted), "{}", host.read("stub/calls"));
+}
