@@ -58,7 +58,19 @@ fn tag(emulator: &PrivateEmulator, id: &str, key: &str) -> Option<String> {
     })
 }
 
-const REPLACING: [&str; 4] = ["RunInstances", "TerminateInstances", "CreateVolume", "DeleteVolume"];
+/// No call among `ops` replaces the host or the data volume.
+fn assert_host_and_volume_kept(ops: &[String]) {
+    for op in ["RunInstances", "TerminateInstances", "CreateVolume", "DeleteVolume"] {
+        assert!(!ops.iter().any(|o| o.ends_with(op)), "{op} during an upgrade: {ops:?}");
+    }
+}
+
+/// The stop a `gitlab-upgrade.sh` goes to (`STOP=`), `None` for other scripts.
+fn stop_of(script: &str) -> Option<String> {
+    script
+        .contains("gascale: upgrade GitLab on the host")
+        .then(|| script.lines().find_map(|l| l.strip_prefix("STOP=")).unwrap().trim_matches('\'').to_owned())
+}
 
 #[test]
 fn an_upgrade_snapshots_then_walks_each_stop_and_waits_for_its_migrations() {
@@ -80,9 +92,7 @@ fn an_upgrade_snapshots_then_walks_each_stop_and_waits_for_its_migrations() {
     let r = emulator.gascale(&d.w, &["up", "--no-wait"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let ops: Vec<String> = emulator.operations()[before..].to_vec();
-    for op in REPLACING {
-        assert!(!ops.iter().any(|o| o.ends_with(op)), "{op} during an upgrade: {ops:?}");
-    }
+    assert_host_and_volume_kept(&ops);
     // Snapshot first: only the command that stops GitLab for it comes before.
     let snapshot = ops.iter().position(|o| o.ends_with("CreateSnapshot")).expect("no snapshot taken");
     let sends_before = ops[..snapshot].iter().filter(|o| o.ends_with("SendCommand")).count();
@@ -92,9 +102,8 @@ fn an_upgrade_snapshots_then_walks_each_stop_and_waits_for_its_migrations() {
     let kinds: Vec<String> = sent
         .iter()
         .map(|s| {
-            if s.contains("gascale: upgrade GitLab on the host") {
-                let stop = s.lines().find_map(|l| l.strip_prefix("STOP=")).unwrap();
-                format!("upgrade {}", stop.trim_matches('\''))
+            if let Some(stop) = stop_of(s) {
+                format!("upgrade {stop}")
             } else if s.contains("BatchedMigration.queued.count") {
                 "migrations".into()
             } else if s.ends_with("stop gitlab && sync") {
@@ -144,9 +153,7 @@ fn a_migration_that_never_finishes_times_out_naming_the_stop() {
     assert!(r.stderr.contains("To roll back to snapshot snap-"), "{}", r.stderr);
     assert!(r.stderr.contains("gascale up --restore-from snap-"), "{}", r.stderr);
     let ops: Vec<String> = emulator.operations()[before..].to_vec();
-    for op in REPLACING {
-        assert!(!ops.iter().any(|o| o.ends_with(op)), "{op} during an upgrade: {ops:?}");
-    }
+    assert_host_and_volume_kept(&ops);
     // The truth stays behind: the stop reached, never the next.
     assert_eq!(tag(&emulator, &d.host, "gascale:gitlab").as_deref(), Some("ee 17.5.5"));
     assert!(!commands(&emulator, &d.host).iter().any(|s| s.contains("17.8.7")));
@@ -250,11 +257,7 @@ fn data_restored_from_an_older_gitlab_boots_as_it_was_then_is_upgraded_in_place(
     runtime().block_on(publish_bootstrap(&c, &host, "complete"));
     let r = up.join().unwrap();
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let upgrades: Vec<String> = commands(&emulator, &host)
-        .iter()
-        .filter(|s| s.contains("gascale: upgrade GitLab on the host"))
-        .map(|s| s.lines().find_map(|l| l.strip_prefix("STOP=")).unwrap().trim_matches('\'').to_owned())
-        .collect();
+    let upgrades: Vec<String> = commands(&emulator, &host).iter().filter_map(|s| stop_of(s)).collect();
     assert_eq!(upgrades, ["17.5.5", "17.8.7", "17.9.0"]);
     assert_eq!(tag(&emulator, &host, "gascale:gitlab").as_deref(), Some("ee 17.9.0"));
     let again = emulator.gascale(&w, &["plan", "--detailed-exitcode"]);
