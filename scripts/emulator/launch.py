@@ -28,6 +28,7 @@ from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from strict import S3_NOT_SUBRESOURCES, Request, Strict  # noqa: E402
+from dlm import Dlm  # noqa: E402
 import moto_fixes  # noqa: E402
 
 from moto.moto_server.werkzeug_app import (  # noqa: E402
@@ -186,6 +187,7 @@ class RequestLog:
         self.lock = threading.Lock()
         self.file = open(path, "a", buffering=1) if path else None
         self.ssm = SsmResults()
+        self.dlm = Dlm(DEFAULT_ACCOUNT_ID)
         self.faults = faults
 
     def __call__(self, environ, start_response):
@@ -216,10 +218,12 @@ class RequestLog:
         service = _credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
         arrived = time.time()
         fault = self.faults.pick(service)
+        method = environ.get("REQUEST_METHOD", "GET")
         record = {
             "t": round(time.time(), 3),
             "arrived": round(arrived, 3),
-            "op": operation_name(environ, body),
+            "op": Dlm.operation(method, environ.get("PATH_INFO", "")) if service == "dlm"
+            else operation_name(environ, body),
             "method": environ.get("REQUEST_METHOD"),
             "path": environ.get("PATH_INFO"),
             "auth": service,
@@ -228,6 +232,8 @@ class RequestLog:
         }
         if fault:
             response = _fault(start_response, fault)
+        elif service == "dlm":
+            response = self.dlm.handle(environ, body, start_response, record["op"], _credential_region(environ))
         else:
             request = Request(environ, body, service, record["op"], _credential_region(environ), DEFAULT_ACCOUNT_ID)
             strict = self.strict.before(request)

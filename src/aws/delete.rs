@@ -44,6 +44,7 @@ pub async fn delete(c: &Clients, progress: &Progress, kind: Kind, id: &str, time
         Kind::Bucket => return super::s3::delete_bucket(c, progress, id).await,
         // Go with the host.
         Kind::RunnerConfig | Kind::GitlabApp => return Ok(()),
+        Kind::SnapshotSchedule => return super::dlm::delete_policy(c, id).await,
         Kind::Workers => {
             let workers: super::workers::Workers =
                 serde_json::from_str(id).map_err(|e| crate::error::Error::Failed(format!("worker list {id}: {e}")))?;

@@ -4,6 +4,7 @@
 
 pub mod delete;
 pub mod discover;
+pub mod dlm;
 pub mod ec2;
 pub mod errors;
 pub mod fleet;
@@ -44,6 +45,8 @@ pub struct AwsSettings {
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub autoscaling: aws_sdk_autoscaling::Client,
+    /// Data Lifecycle Manager: the scheduled snapshots (`backup.schedule`).
+    pub dlm: aws_sdk_dlm::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub iam: aws_sdk_iam::Client,
     pub s3: aws_sdk_s3::Client,
@@ -137,6 +140,9 @@ impl Clients {
         Ok(Clients {
             autoscaling: aws_sdk_autoscaling::Client::from_conf(
                 aws_sdk_autoscaling::config::Builder::from(&config).interceptor(log.clone()).build(),
+            ),
+            dlm: aws_sdk_dlm::Client::from_conf(
+                aws_sdk_dlm::config::Builder::from(&config).interceptor(log.clone()).build(),
             ),
             ec2: aws_sdk_ec2::Client::from_conf(
                 aws_sdk_ec2::config::Builder::from(&config).interceptor(log.clone()).build(),

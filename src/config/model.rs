@@ -43,6 +43,11 @@ pub struct Backup {
     /// after each one it takes: a count (`7`: the newest seven) or an age
     /// (`30d`). Unset: every snapshot is kept.
     pub keep: Option<Keep>,
+    /// Snapshots taken by AWS on a schedule, with no machine of yours on
+    /// (Amazon Data Lifecycle Manager): every `1h`, `2h`, `3h`, `4h`, `6h`,
+    /// `8h`, `12h` or `24h`, or a `cron(…)` expression in UTC. DLM retires
+    /// them by `keep` (at most 1000, or whole days), which it then needs.
+    pub schedule: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

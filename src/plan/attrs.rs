@@ -215,6 +215,11 @@ pub fn attributes(d: &Deployment, k: &Known, want: &Desired) -> Vec<Attr> {
                 .detail("max_price", max_price.clone().unwrap_or_else(|| "on-demand price".into()))
                 .detail("subnets", subnets.join(","));
         }
+        Spec::SnapshotSchedule { every, keep } => {
+            a.brief("every", every.as_str())
+                .brief("keep", keep.as_str())
+                .detail("by", format!("Data Lifecycle Manager as {}", crate::aws::dlm::DEFAULT_ROLE));
+        }
         Spec::GitlabApp => {
             a.brief("gitlab", gitlab(d));
         }

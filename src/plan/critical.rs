@@ -29,6 +29,7 @@ pub fn sequential_calls(step: &Step) -> usize {
         return match step.kind {
             Kind::Workers => 4,
             Kind::RunnerConfig | Kind::GitlabApp => 0,
+            Kind::SnapshotSchedule => 1,
             // describe, delete, terminate its instances, wait (one poll)
             Kind::AutoScalingGroup => 4,
             Kind::LaunchTemplate => 1,
@@ -83,6 +84,8 @@ pub fn sequential_calls(step: &Step) -> usize {
         // command and a migration check (one stop counted)
         Some(Spec::GitlabApp) if step.action == Action::Create => 0,
         Some(Spec::GitlabApp) => 6,
+        // the role (read, or create and attach), the volume's tag, the policy
+        Some(Spec::SnapshotSchedule { .. }) => 4,
         None => 1,
     }
 }

@@ -23,6 +23,8 @@ pub enum Kind {
     InstanceProfile,
     Bucket,
     Volume,
+    /// Snapshots of the data volume on a schedule (a DLM policy).
+    SnapshotSchedule,
     Instance,
     /// The GitLab the host runs: upgraded in place along GitLab's upgrade
     /// path (`upgrade.rs`) when `gitlab.version` changes, never by a new host.
@@ -96,6 +98,12 @@ pub enum Spec {
     Volume {
         size_gb: u32,
     },
+    SnapshotSchedule {
+        /// `24h` or `cron(…)` (`backup.schedule`).
+        every: String,
+        /// `7` or `30d` (`backup.keep`).
+        keep: String,
+    },
     Instance,
     LaunchTemplate {
         name: String,
@@ -160,6 +168,7 @@ pub const HOST_EIP: &str = "eip/host";
 pub const DATA_VOLUME: &str = "volume/data";
 pub const HOST: &str = "instance/host";
 pub const GITLAB_APP: &str = "gitlab/app";
+pub const SNAPSHOT_SCHEDULE: &str = "backup/schedule";
 pub const RUNNER_CONFIG: &str = "runner/config";
 pub const LAUNCH_TEMPLATE: &str = "launch-template/workers";
 pub const WORKER_GROUP: &str = "asg/workers";
@@ -295,6 +304,14 @@ pub fn desired(d: &Deployment, bucket: &str) -> Vec<Desired> {
     out.push(Desired::new(HOST_EIP, Kind::ElasticIp, &[], Spec::ElasticIp));
     let public0 = public_subnet(0);
     out.push(Desired::new(DATA_VOLUME, Kind::Volume, &[&public0], Spec::Volume { size_gb: d.gitlab.data_volume_gb }));
+    if let (Some(every), Some(keep)) = (&d.backup.schedule, &d.backup.keep) {
+        let keep = match keep {
+            crate::config::Keep::Count(n) => n.to_string(),
+            crate::config::Keep::Age(age) => age.clone(),
+        };
+        let spec = Spec::SnapshotSchedule { every: every.clone(), keep };
+        out.push(Desired::new(SNAPSHOT_SCHEDULE, Kind::SnapshotSchedule, &[DATA_VOLUME], spec));
+    }
     let worker_subnet = worker_subnet(d);
     out.push(Desired::new(
         HOST,

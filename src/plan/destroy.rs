@@ -14,11 +14,12 @@ use crate::aws::workers::Workers;
 fn after(kind: Kind) -> &'static [Kind] {
     use Kind::*;
     match kind {
-        AutoScalingGroup | RunnerConfig | GitlabApp => &[],
+        AutoScalingGroup | RunnerConfig | GitlabApp | SnapshotSchedule => &[],
         // Stragglers of the group are reaped as workers, after it.
         Workers | LaunchTemplate => &[AutoScalingGroup],
         Instance => &[Workers],
-        Volume | Bucket => &[Instance],
+        Volume => &[Instance, SnapshotSchedule],
+        Bucket => &[Instance],
         NatGateway => &[Workers, AutoScalingGroup],
         VpcEndpoint | InstanceProfile => &[Instance, Workers, AutoScalingGroup],
         ElasticIp => &[Instance, NatGateway],

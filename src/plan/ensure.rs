@@ -163,6 +163,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
         Spec::Instance => return host(env, step, &tags).await,
         Spec::RunnerConfig => return runner_config(env, step).await,
         Spec::GitlabApp => return super::gitlab_app::converge(env, step).await,
+        Spec::SnapshotSchedule { every, keep } => return schedule(env, step, every, keep, &tags).await,
     };
     network::set_spec(c, &id, &tags::converged(&d.metadata.tags, &step.fingerprint)).await?;
     Ok(id)
@@ -316,4 +317,30 @@ pub async fn delete(env: &Env, step: &Step) -> Result<()> {
             other => return other,
         }
     }
+}
+
+/// `backup.schedule` as a Data Lifecycle Manager policy on the data volume
+/// (tagged as its target first), run by the account's default DLM role.
+async fn schedule(env: &Env, step: &Step, every: &str, keep: &str, tags: &[(String, String)]) -> Result<String> {
+    use crate::aws::dlm::{Every, Retain, ScheduleSpec};
+    let (c, d) = (&env.clients, &env.d);
+    let spec = ScheduleSpec {
+        every: match every.strip_suffix('h').and_then(|h| h.parse().ok()) {
+            Some(hours) => Every::Hours(hours),
+            None => Every::Cron(every.to_owned()),
+        },
+        keep: match keep.parse() {
+            Ok(n) => Retain::Count(n),
+            Err(_) => {
+                let age =
+                    humantime::parse_duration(keep).map_err(|e| Error::Failed(format!("backup.keep {keep:?}: {e}")))?;
+                Retain::Days((age.as_secs() / 86_400) as i32)
+            }
+        },
+    };
+    let role = crate::aws::dlm::ensure_default_role(c, &env.account).await?;
+    let volume = env.id(desired::DATA_VOLUME)?;
+    network::set_spec(c, &volume, &[(crate::aws::dlm::TARGET_TAG.to_owned(), d.name().to_owned())]).await?;
+    let done = tags::with_spec(tags, &step.fingerprint);
+    crate::aws::dlm::ensure_policy(c, (d.name(), &env.account, &role), &spec, &done, step.id.as_deref()).await
 }

@@ -36,7 +36,10 @@ pub const NO_PLAN_CHANGE: &[(&str, &str)] = &[
         "only permits a wide network.allow_cidrs entry; the rules themselves come from network.allow_cidrs",
     ),
     ("gitlab.restore_from", "used only when the data volume is created; an existing volume is never replaced"),
-    ("backup.keep", "applied to snapshots after each one gascale takes; snapshots are not resources of the plan"),
+    (
+        "backup.keep",
+        "applied to snapshots after each one gascale takes (and by backup.schedule's policy, where it shows)",
+    ),
 ];
 
 /// Why `up` refuses to replace the host on its own.

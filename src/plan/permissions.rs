@@ -128,6 +128,9 @@ pub const S3_BUCKET: &[&str] = &[
 
 pub const S3_OBJECTS: &[&str] = &["AbortMultipartUpload", "DeleteObject", "DeleteObjectVersion"];
 
+pub const DLM: &[&str] =
+    &["CreateLifecyclePolicy", "DeleteLifecyclePolicy", "GetLifecyclePolicies", "TagResource", "UpdateLifecyclePolicy"];
+
 fn actions(service: &str, names: &[&str]) -> Vec<String> {
     names.iter().map(|n| format!("{service}:{n}")).collect()
 }
@@ -169,6 +172,17 @@ pub fn operator_policy(bucket: &str) -> Value {
                 // The preflight's VPC headroom ("VPCs per Region").
                 "Sid": "VpcQuota", "Effect": "Allow", "Action": "servicequotas:GetServiceQuota",
                 "Resource": "arn:aws:servicequotas:*:*:vpc/L-F678F1CE"
+            },
+            {
+                // backup.schedule: the deployment's Data Lifecycle Manager
+                // policy (discovery lists them by target tag), run by the
+                // account's default DLM role, created when missing.
+                "Sid": "SnapshotSchedule", "Effect": "Allow", "Action": actions("dlm", DLM), "Resource": "*"
+            },
+            {
+                "Sid": "SnapshotScheduleRole", "Effect": "Allow",
+                "Action": ["iam:AttachRolePolicy", "iam:CreateRole", "iam:GetRole", "iam:PassRole"],
+                "Resource": format!("arn:aws:iam::*:role/{}", crate::aws::dlm::DEFAULT_ROLE)
             },
             {
                 "Sid": "PublicAmiParameters", "Effect": "Allow", "Action": "ssm:GetParameter",

@@ -16,6 +16,7 @@ metadata: {name: walk, region: eu-west-1}
 runner:
   autoscaling:
     - {periods: ['* 9-18 * * mon-fri'], timezone: Europe/Berlin, idle_count: 2, idle_time: 1800}
+backup: {keep: 3}
 ";
 
 /// Values to try where the type alone says too little (strings with a
@@ -49,6 +50,7 @@ fn candidates_for(path: &str) -> Vec<Value> {
         "cache.prefix" => vec![json!("other/")],
         "gitlab.restore_from" => vec![json!("snap-0123456789abcdef0")],
         "backup.keep" => vec![json!(7), json!("30d")],
+        "backup.schedule" => vec![json!("24h")],
         "cache.kms_key" => vec![json!("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")],
         "runner.docker_machine.sha256" => vec![json!("ab".repeat(32))],
         "runner.docker_machine.version" => vec![json!("v0.16.2-gitlab.30")],

@@ -251,3 +251,91 @@ fn retention_keeps_exactly_n_of_this_deployments_snapshots_and_no_other() {
     assert_eq!(all.code, 0, "{}", all.stderr);
     assert!(all.stdout.contains(&kept) && all.stdout.contains(&other), "{}", all.stdout);
 }
+
+#[test]
+fn a_schedule_is_a_lifecycle_policy_on_the_data_volume_that_destroy_removes() {
+    let name = unique_name("sch");
+    let bad = minimal(&unique_name("sch"), "backup: {schedule: 5h}\n");
+    let r = bad.gascale(&["plan"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(r.stderr.contains("backup.schedule: \"5h\" must be 1h, 2h"), "{}", r.stderr);
+    assert!(r.stderr.contains("backup.keep: backup.schedule needs backup.keep"), "{}", r.stderr);
+
+    let w = minimal(&name, "backup: {schedule: 12h, keep: 14}\n");
+    let plan = w.gascale(&["plan"]);
+    assert!(plan.stdout.contains("+ backup/schedule     every: 12h  keep: 14"), "{}", plan.stdout);
+    let volume = up_json(&w)["data_volume_id"].as_str().unwrap().to_owned();
+    let c = sdk();
+    let target = format!("gascale:snapshot-schedule={name}");
+    let policy = |c: &gascale::aws::Clients| {
+        runtime().block_on(async {
+            let found = c.dlm.get_lifecycle_policies().target_tags(&target).send().await.unwrap();
+            let ids: Vec<String> = found.policies().iter().map(|p| p.policy_id().unwrap().to_owned()).collect();
+            match ids.as_slice() {
+                [] => None,
+                [id] => {
+                    Some(c.dlm.get_lifecycle_policy().policy_id(id).send().await.unwrap().policy().unwrap().clone())
+                }
+                more => panic!("{} policies target {target}: {more:?}", more.len()),
+            }
+        })
+    };
+    let p = policy(&c).expect("no lifecycle policy");
+    assert!(p.execution_role_arn().unwrap().ends_with(":role/AWSDataLifecycleManagerDefaultRole"));
+    assert_eq!(p.state().unwrap().as_str(), "ENABLED");
+    let details = p.policy_details().unwrap();
+    assert_eq!(details.policy_type().unwrap().as_str(), "EBS_SNAPSHOT_MANAGEMENT");
+    assert_eq!(details.resource_types().iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["VOLUME"]);
+    let targets: Vec<(&str, &str)> =
+        details.target_tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+    assert_eq!(targets, [("gascale:snapshot-schedule", name.as_str())]);
+    let schedule = &details.schedules()[0];
+    let create = schedule.create_rule().unwrap();
+    assert_eq!((create.interval(), create.interval_unit().map(|u| u.as_str())), (Some(12), Some("HOURS")));
+    assert_eq!(schedule.retain_rule().unwrap().count(), Some(14));
+    assert_eq!(schedule.copy_tags(), Some(true), "the volume's gascale:gitlab goes onto each snapshot");
+    let added: std::collections::BTreeMap<&str, &str> =
+        schedule.tags_to_add().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+    assert_eq!(added["gascale:deployment"], name.as_str());
+    assert_eq!(
+        (added["gascale:managed-by"], added["gascale:role"], added["gascale:reason"]),
+        ("gascale", "snapshot", "scheduled")
+    );
+    // The volume is the policy's one target; the role is the one `aws dlm create-default-role` makes.
+    let volume_tags = runtime().block_on(async {
+        let out = c.ec2.describe_volumes().volume_ids(&volume).send().await.unwrap();
+        out.volumes()[0]
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned()))
+            .collect::<Vec<_>>()
+    });
+    assert!(volume_tags.contains(&("gascale:snapshot-schedule".to_owned(), name.clone())), "{volume_tags:?}");
+    let attached = runtime().block_on(async {
+        let out =
+            c.iam.list_attached_role_policies().role_name("AWSDataLifecycleManagerDefaultRole").send().await.unwrap();
+        out.attached_policies().iter().map(|p| p.policy_arn().unwrap().to_owned()).collect::<Vec<_>>()
+    });
+    assert_eq!(attached, ["arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"]);
+    assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0, "not converged");
+
+    // A new schedule updates the same policy.
+    let id = p.policy_id().unwrap().to_owned();
+    let yaml = std::fs::read_to_string(w.path().join("gascale.yaml")).unwrap();
+    let yaml = yaml.replace("backup: {schedule: 12h, keep: 14}", "backup: {schedule: 'cron(0 3 * * ? *)', keep: 30d}");
+    std::fs::write(w.path().join("gascale.yaml"), yaml).unwrap();
+    let plan = w.gascale(&["plan"]);
+    assert!(plan.stdout.contains(&format!("~ backup/schedule     {id}")), "{}", plan.stdout);
+    assert_eq!(w.gascale(&["up", "--no-wait"]).code, 0);
+    let p = policy(&c).expect("the policy went away");
+    assert_eq!(p.policy_id(), Some(id.as_str()));
+    let schedule = &p.policy_details().unwrap().schedules()[0];
+    assert_eq!(schedule.create_rule().unwrap().cron_expression(), Some("cron(0 3 * * ? *)"));
+    let retain = schedule.retain_rule().unwrap();
+    assert_eq!((retain.interval(), retain.interval_unit().map(|u| u.as_str())), (Some(30), Some("DAYS")));
+    assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0, "not converged");
+
+    let r = w.gascale(&["destroy", "--yes", "--no-final-snapshot"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(policy(&c).is_none(), "destroy left the lifecycle policy");
+}

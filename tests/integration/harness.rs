@@ -146,6 +146,7 @@ pub fn clients_with(endpoint: &str, access_key: &str, secret: &str) -> gascale::
         iam: aws_sdk_iam::Client::new(&config),
         s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build()),
         ssm: aws_sdk_ssm::Client::new(&config),
+        dlm: aws_sdk_dlm::Client::new(&config),
         quotas: aws_sdk_servicequotas::Client::new(&config),
         sts: aws_sdk_sts::Client::new(&config),
         region: "eu-west-1".into(),

@@ -125,13 +125,19 @@ pub async fn discover(
     };
     // The bucket's chain (its name may wait for STS) is the longest: polled
     // first, its first call goes out first.
-    let ((bucket_name, bucket), ec2, iam, fleet, azs) = tokio::try_join!(
+    let ((bucket_name, bucket), ec2, iam, fleet, azs, schedules) = tokio::try_join!(
         bucket,
         discover_ec2(c, names.deployment, network_likely),
         discover_iam(c, names),
         discover_fleet(c, names),
-        availability_zones(c)
+        availability_zones(c),
+        super::dlm::policies(c, names.deployment)
     )?;
+    // A snapshot schedule is found by the volume tag it targets and owned by its own tags.
+    for (id, policy_tags, state) in schedules {
+        let t: Vec<Tag> = policy_tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        inv.add(names.deployment, Kind::SnapshotSchedule, &id, &t, &state);
+    }
     for f in fleet.0 {
         inv.found.insert(f.address.clone(), f);
     }
