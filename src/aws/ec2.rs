@@ -18,6 +18,10 @@ use crate::config::{Arch, Deployment};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
+/// The bootstrap status of a host whose GitLab runs with a self-signed
+/// certificate until its domain resolves to the Elastic IP.
+pub const WAITING_DNS: &str = "running:waiting-dns";
+
 /// The device name the data volume is attached as; the bootstrap mounts it.
 pub const DATA_DEVICE: &str = "/dev/sdf";
 

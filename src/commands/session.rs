@@ -184,9 +184,7 @@ impl Session {
     }
 }
 
-/// The bootstrap status of a host up on a self-signed certificate, waiting
-/// for its domain's DNS record before it switches to Let's Encrypt.
-pub const WAITING_DNS: &str = "running:waiting-dns";
+pub use crate::aws::ec2::WAITING_DNS;
 
 pub fn bootstrap_failed(step: &str) -> String {
     format!(

@@ -8,12 +8,14 @@ mod model;
 mod runner;
 mod types;
 mod validate;
+mod validate_backup;
 
 use std::path::Path;
 
 pub use model::*;
 pub use types::{Cidr, CronPeriod, InstanceType, Timezone};
-pub use validate::{check_bucket_name, is_snapshot_id, Problem, MAX_NAME_LEN};
+pub use validate::{check_bucket_name, Problem, MAX_NAME_LEN};
+pub use validate_backup::is_snapshot_id;
 
 use crate::error::Error;
 

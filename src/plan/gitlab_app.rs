@@ -128,12 +128,13 @@ async fn wait_migrations(env: &Env, host: &str, stop: &Stop, deadline: Instant) 
 }
 
 /// A host launched moments ago boots first: no upgrade under a bootstrap.
+/// GitLab waiting for its domain's DNS runs (self-signed) and may upgrade.
 async fn wait_bootstrapped(env: &Env, host: &str) -> Result<()> {
     let c = &env.clients;
     crate::aws::wait::wait_for(&env.progress, &format!("bootstrap of {host}"), env.timeout, || async {
         let status = ec2::bootstrap_status(c, host).await?.unwrap_or_default();
         Ok(match status.as_str() {
-            "complete" => crate::aws::wait::Poll::Ready(()),
+            "complete" | ec2::WAITING_DNS => crate::aws::wait::Poll::Ready(()),
             s if s.starts_with("failed") => crate::aws::wait::Poll::Failed(format!("bootstrap {s}")),
             s => crate::aws::wait::Poll::Pending(s.to_owned()),
         })

@@ -339,3 +339,33 @@ fn a_schedule_is_a_lifecycle_policy_on_the_data_volume_that_destroy_removes() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(policy(&c).is_none(), "destroy left the lifecycle policy");
 }
+
+#[test]
+fn retention_by_age_deletes_only_this_deployments_snapshots_older_than_it() {
+    let name = unique_name("age");
+    let w = minimal(&name, "backup: {keep: 30d}\n");
+    up_json(&w);
+    let c = sdk();
+    let old = chrono::Utc::now() - chrono::Duration::days(45);
+    let recent = chrono::Utc::now() - chrono::Duration::days(3);
+    // As gascale tagged them 45 and 3 days ago; and another deployment's old one.
+    let plant = |deployment: &str, at: chrono::DateTime<chrono::Utc>| {
+        let id = plant_snapshot(&c, deployment, "ee 19.3.0");
+        let taken = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        runtime().block_on(async {
+            let t = Tag::builder().key("gascale:taken-at").value(taken).build();
+            c.ec2.create_tags().resources(&id).tags(t).send().await.unwrap();
+        });
+        id
+    };
+    let (aged, young) = (plant(&name, old), plant(&name, recent));
+    let other = unique_name("age");
+    let others = plant(&other, old);
+    let r = w.gascale(&["snapshot", "--wait", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let taken: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(taken["pruned"], serde_json::json!([aged]));
+    let left: Vec<String> = snapshots_of(&c, &name).into_iter().map(|s| s.0).collect();
+    assert!(left.contains(&young) && !left.contains(&aged) && left.len() == 2, "{left:?}");
+    assert_eq!(snapshots_of(&c, &other).into_iter().map(|s| s.0).collect::<Vec<_>>(), [others]);
+}

@@ -328,3 +328,42 @@ fn gitlabs_secrets_and_database_live_on_the_snapshotted_volume() {
     let mounted = format!("mount {} {}/srv/gitlab", host.path("dev-sdf").display(), root.display());
     assert!(host.read("stub/calls").lines().any(|l| l == mounted), "{}", host.read("stub/calls"));
 }
+
+#[test]
+fn ce_becomes_ee_in_place_at_the_same_version_and_ee_never_becomes_ce() {
+    let emulator = PrivateEmulator::start();
+    let name = unique_name("ed");
+    let w = minimal(&name, "gitlab: {edition: ce, version: 17.4.0}\n");
+    let r = emulator.gascale(&w, &["up", "--no-wait", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let host =
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["host_instance_id"].as_str().unwrap().to_owned();
+    runtime().block_on(publish_bootstrap(&sdk_at(&emulator.endpoint), &host, "complete"));
+    let result =
+        serde_json::json!({"InstanceId": host, "Status": "Success", "StandardOutputContent": format!("{PENDING}0\n")});
+    emulator_control(&emulator.endpoint, "POST", "/gascale-test/ssm-result", &result.to_string());
+    let config = |edition: &str, version: &str| {
+        let yaml = format!(
+            "apiVersion: gascale/v1\nkind: Deployment\nmetadata: {{name: {name}, region: eu-west-1}}\n\
+             runner: {{executor: docker+machine}}\ngitlab: {{edition: {edition}, version: {version}}}\n"
+        );
+        std::fs::write(w.path().join("gascale.yaml"), yaml).unwrap();
+    };
+    // Both at once: GitLab converts an edition at the same version.
+    config("ee", "17.9.0");
+    let r = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(r.stderr.contains("change the edition and the version in two runs"), "{}", r.stderr);
+    config("ee", "17.4.0");
+    let r = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let upgrades: Vec<String> = commands(&emulator, &host).iter().filter_map(|s| stop_of(s)).collect();
+    assert_eq!(upgrades, ["17.4.0"]);
+    let script = commands(&emulator, &host).into_iter().find(|s| stop_of(s).is_some()).unwrap();
+    assert!(script.lines().any(|l| l.strip_prefix("EDITION=").map(|e| e.trim_matches('\'')) == Some("ee")), "{script}");
+    assert_eq!(tag(&emulator, &host, "gascale:gitlab").as_deref(), Some("ee 17.4.0"));
+    config("ce", "17.4.0");
+    let r = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(r.stderr.contains("GitLab edition ee -> ce is not an upgrade GitLab supports in place"), "{}", r.stderr);
+}
