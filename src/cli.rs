@@ -35,6 +35,9 @@ pub struct GlobalArgs {
         env = "GASCALE_CONFIG"
     )]
     pub config: PathBuf,
+    /// Deployment name, instead of metadata.name: one file for many deployments (e.g. ci-$CI_PIPELINE_ID).
+    #[arg(long, global = true, value_name = "NAME", env = "GASCALE_NAME")]
+    pub name: Option<String>,
     /// AWS profile from ~/.aws/config (overrides AWS_PROFILE).
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,

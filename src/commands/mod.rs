@@ -27,6 +27,8 @@ pub struct Context {
     pub output: Output,
     pub progress: Progress,
     pub config_path: PathBuf,
+    /// `--name`: the deployment's name instead of `metadata.name`.
+    pub name: Option<String>,
     pub state_dir: PathBuf,
     pub yes: bool,
     pub timeout: Duration,
@@ -47,6 +49,7 @@ impl Context {
             output: Output { format },
             progress: progress.clone(),
             config_path: g.config.clone(),
+            name: g.name.clone(),
             state_dir: g.state_dir.clone(),
             yes: g.yes,
             timeout: g.timeout,
@@ -75,6 +78,9 @@ impl Context {
             }
         };
         let mut cmd = format!("gascale -f {}", word(&self.config_path.to_string_lossy()));
+        if let Some(name) = &self.name {
+            cmd.push_str(&format!(" --name {}", word(name)));
+        }
         if !region.is_empty() {
             cmd.push_str(&format!(" --region {}", word(region)));
         }
@@ -90,9 +96,17 @@ impl Context {
         cmd
     }
 
-    /// The validated deployment file.
+    /// The validated deployment file, named by `--name` / `GASCALE_NAME`
+    /// when given (one file, many deployments: `--name ci-$CI_PIPELINE_ID`).
     pub fn deployment(&self) -> Result<Deployment> {
-        config::load(&self.config_path)
+        let mut d = config::load(&self.config_path)?;
+        if let Some(name) = &self.name {
+            if let Some(problem) = config::name_problem(name) {
+                return Err(crate::error::Error::Usage(format!("--name / GASCALE_NAME: {problem}")));
+            }
+            d.metadata.name = name.clone();
+        }
+        Ok(d)
     }
 
     /// AWS clients for commands that work without a deployment file

@@ -14,7 +14,7 @@ use std::path::Path;
 
 pub use model::*;
 pub use types::{Cidr, CronPeriod, InstanceType, Timezone};
-pub use validate::{check_bucket_name, Problem, MAX_NAME_LEN};
+pub use validate::{check_bucket_name, name_problem, Problem, MAX_NAME_LEN};
 pub use validate_backup::is_snapshot_id;
 
 use crate::error::Error;

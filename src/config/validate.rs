@@ -43,11 +43,16 @@ pub fn validate(d: &Deployment) -> Result<(), Vec<Problem>> {
     }
 }
 
-fn metadata(p: &mut Problems, m: &Metadata) {
-    let n = &m.name;
-    p.check(valid_name(n), "metadata.name", || {
+/// Why `n` cannot name a deployment, if it cannot.
+pub fn name_problem(n: &str) -> Option<String> {
+    (!valid_name(n)).then(|| {
         format!("{n:?} must be 1-{MAX_NAME_LEN} characters of lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen")
-    });
+    })
+}
+
+fn metadata(p: &mut Problems, m: &Metadata) {
+    let problem = name_problem(&m.name);
+    p.check(problem.is_none(), "metadata.name", || problem.clone().unwrap_or_default());
     if let Some(r) = &m.region {
         p.check(valid_region(r), "metadata.region", || format!("{r:?} is not an AWS region name like eu-west-1"));
         // The policies and endpoints gascale writes name the `aws` partition

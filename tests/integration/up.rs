@@ -464,3 +464,36 @@ fn a_failed_bootstrap_is_run_again_by_the_next_up() {
     assert!(!third.stderr.contains("running it again"), "{}", third.stderr);
     assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
 }
+
+#[test]
+fn a_name_from_the_pipeline_makes_one_file_serve_many_deployments() {
+    let file = crate::harness::root().join("examples/ci-ephemeral.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let gascale = |name: &str, args: &[&str]| {
+        let mut cmd = crate::harness::gascale(dir.path());
+        cmd.env("GASCALE_NAME", name).args(["--endpoint-url", crate::harness::endpoint(), "--region", "eu-west-1"]);
+        crate::harness::run(cmd.arg("-f").arg(&file).args(args))
+    };
+    let bad = gascale("CI_123", &["plan"]);
+    assert_eq!(bad.code, 64, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--name / GASCALE_NAME: \"CI_123\" must be"), "{}", bad.stderr);
+    let (a, b) = (unique_name("ci"), unique_name("ci"));
+    let mut vpcs = Vec::new();
+    for name in [&a, &b] {
+        let r = gascale(name, &["up", "--no-wait", "--output", "json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(out["deployment"], name.as_str());
+        vpcs.push(out["vpc_id"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(vpcs[0], vpcs[1], "two names, one deployment");
+    // `--name` wins over the environment; each deployment is its own.
+    let status = gascale("unused", &["--name", &a, "status", "--output", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["outputs"]["vpc_id"], vpcs[0].as_str());
+    for name in [&a, &b] {
+        let r = gascale(name, &["destroy", "--yes", "--no-final-snapshot"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    assert_eq!(owned::count(&sdk(), &a), owned::nothing());
+}
