@@ -78,6 +78,8 @@ pub struct GlobalArgs {
 pub enum OutputFormat {
     Text,
     Json,
+    /// KEY=value lines for a CI job's dotenv report (up and status).
+    Dotenv,
 }
 
 #[derive(Debug, Subcommand)]

@@ -43,6 +43,7 @@ impl Context {
         let format = match g.output {
             OutputFormat::Text => Format::Text,
             OutputFormat::Json => Format::Json,
+            OutputFormat::Dotenv => Format::Dotenv,
         };
         let progress = Progress::new(g.verbose, g.quiet);
         Context {
@@ -168,6 +169,10 @@ pub async fn run(cli: Cli) -> u8 {
 }
 
 async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
+    // Refused before anything is done, not after.
+    if ctx.output.format == Format::Dotenv && !matches!(command, Command::Up(_) | Command::Status) {
+        return Err(crate::error::Error::Usage("--output dotenv is for up and status".into()));
+    }
     match command {
         Command::Status => status::run(ctx).await,
         Command::ForceUnlock(args) => {

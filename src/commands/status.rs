@@ -25,6 +25,11 @@ pub struct Status {
 }
 
 impl Report for Status {
+    /// The outputs, as `up --output dotenv` prints them.
+    fn dotenv(&self) -> Option<Vec<(String, String)>> {
+        self.outputs.dotenv()
+    }
+
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "deployment: {}", self.deployment)?;
         writeln!(out, "account:    {}", self.identity.account)?;

@@ -222,6 +222,10 @@ pub fn outputs_of(
 }
 
 impl Report for Outputs {
+    fn dotenv(&self) -> Option<Vec<(String, String)>> {
+        Some(crate::output::dotenv_vars(&serde_json::to_value(self).ok()?))
+    }
+
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         writeln!(out, "gitlab_url               = {}", opt(&self.gitlab_url))?;

@@ -497,3 +497,39 @@ fn a_name_from_the_pipeline_makes_one_file_serve_many_deployments() {
     }
     assert_eq!(owned::count(&sdk(), &a), owned::nothing());
 }
+
+#[test]
+fn dotenv_output_parses_and_carries_every_output() {
+    let w = minimal(&unique_name("env"), "");
+    let r = w.gascale(&["up", "--no-wait", "--output", "dotenv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let parse = |text: &str| -> std::collections::BTreeMap<String, String> {
+        dotenvy::from_read_iter(text.as_bytes()).map(|kv| kv.expect("a dotenv line")).collect()
+    };
+    let vars = parse(&r.stdout);
+    // GitLab's dotenv report: no empty lines or comments, at most 20 variables by default.
+    assert!(r.stdout.lines().all(|l| !l.is_empty() && !l.starts_with('#')), "{}", r.stdout);
+    assert!(vars.len() <= 20, "{} variables", vars.len());
+    let status = w.gascale(&["status", "--output", "json"]);
+    let outputs: serde_json::Value =
+        serde_json::from_str::<serde_json::Value>(&status.stdout).unwrap()["outputs"].clone();
+    for (key, value) in outputs.as_object().unwrap() {
+        let got = vars.get(&key.to_ascii_uppercase()).unwrap_or_else(|| panic!("{key} missing: {vars:?}"));
+        match value {
+            serde_json::Value::String(s) => assert_eq!(got, s, "{key}"),
+            serde_json::Value::Array(items) => {
+                let joined: Vec<&str> = items.iter().map(|i| i.as_str().unwrap()).collect();
+                assert_eq!(got, &joined.join(","), "{key}");
+            }
+            _ => {}
+        }
+    }
+    assert!(vars["GITLAB_URL"].starts_with("http://ec2-"), "{vars:?}");
+    let again = w.gascale(&["status", "--output", "dotenv"]);
+    assert_eq!(parse(&again.stdout)["VPC_ID"], vars["VPC_ID"]);
+    // Other commands refuse it before they act.
+    let r = w.gascale(&["destroy", "--yes", "--output", "dotenv"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(r.stderr.contains("--output dotenv is for up and status"), "{}", r.stderr);
+    assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0, "destroy acted");
+}
