@@ -121,9 +121,9 @@ pub enum Command {
         after_help = "Examples:\n  gascale snapshots\n  gascale --region eu-west-1 snapshots ci-review --output json"
     )]
     Snapshots(SnapshotsArgs),
-    /// Destroy every gascale deployment in the region older than an age (CI clean-up).
+    /// Destroy every gascale deployment in the region past its expiry or older than an age (CI clean-up).
     #[command(
-        after_help = "Examples:\n  gascale --region eu-west-1 reap --older-than 6h --dry-run\n  gascale --region eu-west-1 reap --older-than 6h --yes"
+        after_help = "Examples:\n  gascale --region eu-west-1 reap --older-than 6h --dry-run\n  gascale --region eu-west-1 reap --expired --older-than 1d --yes   # scheduled clean-up"
     )]
     Reap(ReapArgs),
     /// Remove the deployment's lock left by a run that is gone (give the lock ID it reported).
@@ -165,6 +165,9 @@ pub struct UpArgs {
     /// Allow replacing the GitLab host when a change needs a new one (its data volume is kept).
     #[arg(long)]
     pub allow_host_replacement: bool,
+    /// Expire the deployment this long from now (instead of metadata.ttl; extends an existing one).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub ttl: Option<Duration>,
     /// Create the data volume from a snapshot: snap-…, latest (this deployment's) or latest:DEPLOYMENT.
     #[arg(long, value_name = "SNAPSHOT")]
     pub restore_from: Option<String>,
@@ -208,10 +211,14 @@ pub struct RenderArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["older_than", "expired"])))]
 pub struct ReapArgs {
-    /// Age after which a deployment is reaped, e.g. 6h, 2d.
+    /// Age after which a deployment is reaped, e.g. 6h, 2d (with --expired: those without an expiry).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub older_than: Duration,
+    pub older_than: Option<Duration>,
+    /// Reap every deployment past its expiry (metadata.ttl, up --ttl).
+    #[arg(long)]
+    pub expired: bool,
     /// List what would be reaped and stop.
     #[arg(long)]
     pub dry_run: bool,

@@ -24,6 +24,8 @@ pub const PENDING: &str = "pending";
 pub const ROLE: &str = "gascale:role";
 /// On the VPC: the deployment's bucket, for `reap`.
 pub const BUCKET: &str = "gascale:bucket";
+/// On the VPC: when the deployment expires (RFC 3339), for `reap --expired`.
+pub const EXPIRES: &str = "gascale:expires";
 
 /// Everything a new resource is tagged with, in a stable order.
 pub fn owned(deployment: &str, address: &str, user: &BTreeMap<String, String>) -> Vec<(String, String)> {

@@ -207,6 +207,6 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
         Command::Render(args) => render::run(ctx, &args.out, args.offline).await,
         Command::Snapshot(args) => snapshots::take(ctx, args.wait).await,
         Command::Snapshots(args) => snapshots::list(ctx, args.deployment).await,
-        Command::Reap(args) => reap::run(ctx, args.older_than, args.dry_run, !args.no_final_snapshot).await,
+        Command::Reap(args) => reap::run(ctx, &args).await,
     }
 }

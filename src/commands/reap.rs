@@ -1,7 +1,8 @@
-//! `gascale reap --older-than AGE`: destroy every gascale deployment in the
-//! region whose VPC was created longer ago than AGE — the clean-up for CI
+//! `gascale reap --expired` / `--older-than AGE`: destroy every gascale
+//! deployment in the region past its expiry (`metadata.ttl`, `up --ttl`),
+//! or whose VPC was created longer ago than AGE — the clean-up for CI
 //! pipelines whose teardown job never ran. Works without config files: the
-//! VPC's tags name the deployment, its creation time and its bucket.
+//! VPC's tags name the deployment, its creation time, expiry and bucket.
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use super::session::Session;
 use super::Context;
 use crate::aws::errors::on;
 use crate::aws::{tags, Clients};
+use crate::cli::ReapArgs;
 use crate::config;
 use crate::error::{exit, Error, Result};
 use crate::output::Report;
@@ -23,6 +25,9 @@ pub struct Candidate {
     pub deployment: String,
     pub created: String,
     pub age_seconds: u64,
+    /// Its expiry, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
     pub reap: bool,
     /// Why reaping it failed, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,14 +53,29 @@ impl Report for Reaped {
                 (true, false, None) => "reaped",
                 (false, _, _) => "kept",
             };
-            writeln!(out, "{verb:<10} {:<20} created {} ({}h ago)", c.deployment, c.created, c.age_seconds / 3600)?;
+            let expires = c.expires.as_ref().map(|e| format!(", expires {e}")).unwrap_or_default();
+            writeln!(
+                out,
+                "{verb:<10} {:<20} created {} ({}h ago{expires})",
+                c.deployment,
+                c.created,
+                c.age_seconds / 3600
+            )?;
         }
         Ok(())
     }
 }
 
-/// gascale deployments in the region: (name, created, bucket) from VPC tags.
-async fn deployments(c: &Clients) -> Result<Vec<(String, String, Option<String>)>> {
+/// A deployment as its VPC's tags describe it.
+struct Found {
+    name: String,
+    created: String,
+    expires: Option<String>,
+    bucket: Option<String>,
+}
+
+/// gascale deployments in the region, from VPC tags.
+async fn deployments(c: &Clients) -> Result<Vec<Found>> {
     let out = c
         .ec2
         .describe_vpcs()
@@ -70,15 +90,31 @@ async fn deployments(c: &Clients) -> Result<Vec<(String, String, Option<String>)
             continue;
         }
         if let (Some(name), Some(created)) = (tags::get(t, tags::DEPLOYMENT), tags::get(t, tags::CREATED)) {
-            found.push((name.to_owned(), created.to_owned(), tags::get(t, tags::BUCKET).map(str::to_owned)));
+            found.push(Found {
+                name: name.to_owned(),
+                created: created.to_owned(),
+                expires: tags::get(t, tags::EXPIRES).map(str::to_owned),
+                bucket: tags::get(t, tags::BUCKET).map(str::to_owned),
+            });
         }
     }
-    found.sort();
-    found.dedup_by(|a, b| a.0 == b.0);
+    found.sort_by(|a, b| (&a.name, &a.created).cmp(&(&b.name, &b.created)));
+    found.dedup_by(|a, b| a.name == b.name);
     Ok(found)
 }
 
-pub async fn run(ctx: &Context, older_than: Duration, dry_run: bool, final_snapshot: bool) -> Result<u8> {
+/// Whether a deployment goes: past its expiry with `--expired` (its expiry
+/// alone decides then), else older than `--older-than`.
+fn due(f: &Found, age: Duration, args: &ReapArgs, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let expiry = f.expires.as_deref().and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok());
+    match (args.expired, expiry) {
+        (true, Some(at)) => at < now,
+        _ => args.older_than.is_some_and(|limit| age > limit),
+    }
+}
+
+pub async fn run(ctx: &Context, args: &ReapArgs) -> Result<u8> {
+    let (dry_run, final_snapshot) = (args.dry_run, !args.no_final_snapshot);
     // Checked before anything: one confirmation per deployment is no way
     // to run unattended, and nothing may be claimed as reaped that was not.
     if !dry_run && !ctx.yes && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -88,16 +124,22 @@ pub async fn run(ctx: &Context, older_than: Duration, dry_run: bool, final_snaps
     let identity = clients.identity().await?;
     let now = chrono::Utc::now();
     let mut candidates = Vec::new();
-    for (name, created, bucket) in deployments(&clients).await? {
-        let Ok(when) = chrono::DateTime::parse_from_rfc3339(&created) else {
-            ctx.progress.warn(format!("deployment {name}: unreadable creation time {created:?}; kept"));
+    for f in deployments(&clients).await? {
+        let Ok(when) = chrono::DateTime::parse_from_rfc3339(&f.created) else {
+            ctx.progress.warn(format!("deployment {}: unreadable creation time {:?}; kept", f.name, f.created));
             continue;
         };
         let age = (now - when.with_timezone(&chrono::Utc)).to_std().unwrap_or_default();
-        candidates.push((
-            Candidate { deployment: name, created, age_seconds: age.as_secs(), reap: age > older_than, error: None },
-            bucket,
-        ));
+        let reap = due(&f, age, args, now);
+        let candidate = Candidate {
+            deployment: f.name,
+            created: f.created,
+            age_seconds: age.as_secs(),
+            expires: f.expires,
+            reap,
+            error: None,
+        };
+        candidates.push((candidate, f.bucket));
     }
     let mut failures = Vec::new();
     if !dry_run {

@@ -58,7 +58,9 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     let kept_host = plan.step(desired::HOST).filter(|s| s.action != Action::Replace).and_then(|s| s.id.clone());
     let failed = inventory.bootstrap.as_deref().and_then(|b| b.strip_prefix("failed:")).map(str::to_owned);
     let rerun = kept_host.zip(failed);
-    let result = converge(ctx, args, &session, &plan, &env, rerun).await;
+    let recorded =
+        inventory.id(desired::VPC).and_then(|v| inventory.settings.get(v)).and_then(|s| s.get("expires")).cloned();
+    let result = converge(ctx, args, &session, &plan, &env, rerun, recorded).await;
     match &result {
         Err(Error::Interrupted) => {
             ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state(), false, "interrupted"))
@@ -105,6 +107,7 @@ async fn converge(
     plan: &crate::plan::Plan,
     env: &Arc<Env>,
     rerun: Option<(String, String)>,
+    recorded_expiry: Option<String>,
 ) -> Result<u8> {
     if plan.has_changes() {
         ctx.progress.info(format!("acting as {}", session.whoami()));
@@ -117,7 +120,8 @@ async fn converge(
     if let Some((host, step)) = rerun {
         rerun_bootstrap(ctx, session, &host, &step).await?;
     }
-    let outputs = outputs(session, env);
+    let expires = expiry(ctx, args, session, env, recorded_expiry).await?;
+    let outputs = outputs(session, env).expiring(expires);
     let host = outputs.host_instance_id.clone();
     let bootstrap = match (args.no_wait, host) {
         (true, _) | (_, None) => None,
@@ -133,6 +137,31 @@ async fn converge(
     }
     ctx.output.emit(&Outputs { bootstrap, ..outputs })?;
     Ok(exit::OK)
+}
+
+/// The deployment's expiry, recorded on its VPC (where `reap` reads it):
+/// `--ttl` from now (extending one already set), else `metadata.ttl` from
+/// now when none is recorded yet, else what is recorded.
+async fn expiry(
+    ctx: &Context,
+    args: &UpArgs,
+    session: &Session,
+    env: &Env,
+    recorded: Option<String>,
+) -> Result<Option<String>> {
+    let configured = session.d.metadata.ttl.as_deref().and_then(|t| humantime::parse_duration(t).ok());
+    let ttl = match (args.ttl, configured, &recorded) {
+        (Some(ttl), _, _) => ttl,
+        (None, Some(ttl), None) => ttl,
+        _ => return Ok(recorded),
+    };
+    let at = chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let vpc = env.id(desired::VPC)?;
+    crate::aws::network::set_spec(&session.clients, &vpc, &[(crate::aws::tags::EXPIRES.to_owned(), at.clone())])
+        .await?;
+    ctx.progress.info(format!("deployment {} expires at {at} (reap --expired destroys it after)", session.d.name()));
+    Ok(Some(at))
 }
 
 /// Starts the host's bootstrap unit again through SSM (the bootstrap
@@ -177,6 +206,19 @@ pub struct Outputs {
     pub state_file: String,
     /// `complete` once GitLab and the runner are up; absent with `--no-wait`.
     pub bootstrap: Option<String>,
+    /// When the deployment expires (`metadata.ttl`, `--ttl`), if it does.
+    pub expires_at: Option<String>,
+    /// Seconds until then (negative once past); `reap --expired` goes by it.
+    pub expires_in_seconds: Option<i64>,
+}
+
+impl Outputs {
+    /// With the expiry `expires` (RFC 3339) and the time left until it.
+    pub fn expiring(self, expires: Option<String>) -> Outputs {
+        let left = expires.as_deref().and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok());
+        let left = left.map(|t| (t.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds());
+        Outputs { expires_at: expires, expires_in_seconds: left, ..self }
+    }
 }
 
 fn outputs(session: &Session, env: &Env) -> Outputs {
@@ -218,6 +260,8 @@ pub fn outputs_of(
         worker_role_arn: iam::role_arn(&session.identity.account, d, Role::Workers),
         state_file: session.store.path().display().to_string(),
         bootstrap: None,
+        expires_at: None,
+        expires_in_seconds: None,
     }
 }
 
@@ -240,6 +284,12 @@ impl Report for Outputs {
         writeln!(out, "bucket                   = {}", self.bucket)?;
         writeln!(out, "host_role_arn            = {}", self.host_role_arn)?;
         writeln!(out, "worker_role_arn          = {}", self.worker_role_arn)?;
-        writeln!(out, "bootstrap                = {}", opt(&self.bootstrap))
+        writeln!(out, "bootstrap                = {}", opt(&self.bootstrap))?;
+        if let (Some(at), Some(left)) = (&self.expires_at, self.expires_in_seconds) {
+            let span = humantime::format_duration(std::time::Duration::from_secs(left.unsigned_abs()));
+            let when = if left >= 0 { format!("in {span}") } else { format!("{span} ago") };
+            writeln!(out, "expires_at               = {at} ({when})")?;
+        }
+        Ok(())
     }
 }

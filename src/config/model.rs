@@ -84,6 +84,11 @@ pub struct Metadata {
     /// Extra tags put on every resource (at most 40).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// How long the deployment lives, e.g. `6h`: the first `up` records
+    /// its expiry and `reap --expired` destroys it after (`up --ttl`
+    /// extends it). Unset: it never expires.
+    #[serde(default)]
+    pub ttl: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]

@@ -64,6 +64,10 @@ fn metadata(p: &mut Problems, m: &Metadata) {
             || format!("{r:?} is outside the aws partition (China, GovCloud, ISO), which gascale does not support"),
         );
     }
+    if let Some(ttl) = &m.ttl {
+        let ok = humantime::parse_duration(ttl).is_ok_and(|d| d.as_secs() >= 60);
+        p.check(ok, "metadata.ttl", || format!("{ttl:?} must be a duration of a minute or more, like 6h or 2d"));
+    }
     p.check(m.tags.len() <= MAX_USER_TAGS, "metadata.tags", || {
         format!(
             "{} tags given; at most {MAX_USER_TAGS} (AWS allows 50 per resource and gascale uses some)",

@@ -35,6 +35,10 @@ pub const NO_PLAN_CHANGE: &[(&str, &str)] = &[
         "network.allow_world",
         "only permits a wide network.allow_cidrs entry; the rules themselves come from network.allow_cidrs",
     ),
+    (
+        "metadata.ttl",
+        "recorded on the VPC by the first up as the expiry (up --ttl extends it), which reap --expired reads",
+    ),
     ("gitlab.restore_from", "used only when the data volume is created; an existing volume is never replaced"),
     (
         "backup.keep",

@@ -28,6 +28,7 @@ fn candidates_for(path: &str) -> Vec<Value> {
         "metadata.name" => vec![json!("walk2")],
         "metadata.region" => vec![json!("eu-central-1")],
         "metadata.tags" => vec![json!({"team": "platform"})],
+        "metadata.ttl" => vec![json!("6h")],
         "network.cidr" => vec![json!("10.9.0.0/16")],
         "network.public_subnets" => vec![json!(["10.0.0.0/24", "10.0.1.0/24"])],
         "network.private_subnets" => vec![json!(["10.0.128.0/24", "10.0.129.0/24"])],

@@ -523,3 +523,76 @@ fn a_busy_region_does_not_hide_the_deployment_s_workers() {
         assert_eq!(others, 1100, "the others' key pairs stay");
     });
 }
+
+#[test]
+fn reap_expired_destroys_what_is_past_its_expiry_and_nothing_else() {
+    let emulator = PrivateEmulator::start();
+    let c = sdk_at(&emulator.endpoint);
+    let (past, later, never) = (unique_name("ttl"), unique_name("ttl"), unique_name("ttl"));
+    let expires = |w: &Workdir| -> (Option<String>, Option<i64>) {
+        let r = emulator.gascale(w, &["status", "--output", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        (v["outputs"]["expires_at"].as_str().map(str::to_owned), v["outputs"]["expires_in_seconds"].as_i64())
+    };
+    let ws: Vec<Workdir> = [(&past, &["--ttl", "1s"][..]), (&later, &["--ttl", "6h"]), (&never, &[])]
+        .into_iter()
+        .map(|(name, ttl)| {
+            let w = minimal(name, "");
+            let r = emulator.gascale(&w, &[&["up", "--no-wait"], ttl].concat());
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            w
+        })
+        .collect();
+    // metadata.ttl: recorded by the first up, kept by the next; `up --ttl` extends.
+    let configured = Workdir::with_config(&format!(
+        "apiVersion: gascale/v1\nkind: Deployment\nmetadata: {{name: {}, region: eu-west-1, ttl: 2h}}\nrunner: {{executor: docker+machine}}\n",
+        unique_name("ttl")
+    ));
+    assert_eq!(emulator.gascale(&configured, &["up", "--no-wait"]).code, 0);
+    let (first, left) = expires(&configured);
+    assert!(left.is_some_and(|s| (7000..=7200).contains(&s)), "{left:?}");
+    assert_eq!(emulator.gascale(&configured, &["up", "--no-wait"]).code, 0);
+    assert_eq!(expires(&configured).0, first, "a second up moved the expiry");
+    assert_eq!(emulator.gascale(&configured, &["up", "--no-wait", "--ttl", "1d"]).code, 0);
+    assert!(expires(&configured).1.is_some_and(|s| s > 80_000), "--ttl did not extend it");
+
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(expires(&ws[0]).1.is_some_and(|s| s < 0));
+    let text = emulator.gascale(&ws[1], &["status"]);
+    assert!(
+        text.stdout.contains("expires_at               = ") && text.stdout.contains("(in 5h 59m"),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(expires(&ws[2]), (None, None));
+
+    let bare = Workdir::with_config("");
+    let before = emulator.operations().len();
+    let dry = emulator.gascale(
+        &bare,
+        &["-f", "absent.yaml", "--region", "eu-west-1", "reap", "--expired", "--dry-run", "--output", "json"],
+    );
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let listed: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
+    let reaped: Vec<&str> = listed["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["reap"] == true)
+        .map(|d| d["deployment"].as_str().unwrap())
+        .collect();
+    assert_eq!(reaped, [past.as_str()]);
+    assert!(
+        emulator.operations()[before..].iter().all(|o| !crate::harness::is_mutating(o)),
+        "a dry run changed something"
+    );
+    let r = emulator.gascale(
+        &bare,
+        &["-f", "absent.yaml", "--region", "eu-west-1", "reap", "--expired", "--yes", "--no-final-snapshot"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(owned::count(&c, &past), owned::nothing());
+    for name in [&later, &never] {
+        assert_ne!(owned::count(&c, name), owned::nothing(), "{name} was reaped");
+    }
+}

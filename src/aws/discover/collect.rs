@@ -25,7 +25,11 @@ pub(super) fn collect_outside(
     let s = text;
     let mut out = Vec::new();
     for v in vpcs.vpcs() {
-        settings.insert(s(v.vpc_id()), [("cidr".to_owned(), s(v.cidr_block()))].into());
+        let mut live: BTreeMap<String, String> = [("cidr".to_owned(), s(v.cidr_block()))].into();
+        if let Some(expires) = tags::get(v.tags(), tags::EXPIRES) {
+            live.insert("expires".into(), expires.to_owned());
+        }
+        settings.insert(s(v.vpc_id()), live);
         out.push((
             Kind::Vpc,
             s(v.vpc_id()),
