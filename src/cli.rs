@@ -113,6 +113,11 @@ pub enum Command {
         after_help = "Examples:\n  gascale render --out rendered/\n  gascale render --offline --out rendered/   # no AWS credentials needed"
     )]
     Render(RenderArgs),
+    /// Mint a GitLab personal access token on the host and print it alone (never stored by gascale).
+    #[command(
+        after_help = "Examples:\n  GITLAB_TOKEN=$(gascale token --scopes api --expires-in 1d)\n  gascale token --revoke gascale-ci-123-20261207T101500Z"
+    )]
+    Token(TokenArgs),
     /// Take a snapshot of GitLab's data volume now and print its ID.
     #[command(after_help = "Examples:\n  gascale snapshot\n  SNAP=$(gascale snapshot --wait)")]
     Snapshot(SnapshotArgs),
@@ -225,6 +230,22 @@ pub struct ReapArgs {
     /// Delete each data volume without a final snapshot.
     #[arg(long)]
     pub no_final_snapshot: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Comma-separated scopes (GitLab's, e.g. api, read_api, read_repository).
+    #[arg(long, default_value = "api")]
+    pub scopes: String,
+    /// Lifetime, rounded up to whole days (GitLab's tokens expire at midnight UTC).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1d")]
+    pub expires_in: Duration,
+    /// The GitLab user the token belongs to.
+    #[arg(long, default_value = "root")]
+    pub user: String,
+    /// Revoke the active tokens of this name (as printed when minted) instead.
+    #[arg(long, value_name = "NAME")]
+    pub revoke: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -23,7 +23,7 @@ const NO_FILE: i32 = 3;
 /// The host's instance ID once it runs (and, with `bootstrapped`, its
 /// bootstrap is complete); with `wait`, waits for that (bounded by
 /// `--timeout`), else says what is missing.
-async fn ready_host(ctx: &Context, session: &Session, wait: bool, bootstrapped: bool) -> Result<String> {
+pub(super) async fn ready_host(ctx: &Context, session: &Session, wait: bool, bootstrapped: bool) -> Result<String> {
     let inventory = session.discover().await?;
     let host = inventory.found.get(desired::HOST).ok_or_else(|| {
         Error::Failed(format!(
@@ -62,7 +62,7 @@ async fn ready_host(ctx: &Context, session: &Session, wait: bool, bootstrapped: 
 
 /// Runs a script on the host; an instance SSM does not know yet is said so
 /// (and waited for with `wait`).
-async fn run_on_host(
+pub(super) async fn run_on_host(
     ctx: &Context,
     session: &Session,
     host: &str,

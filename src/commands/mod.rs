@@ -10,6 +10,7 @@ mod render;
 mod session;
 mod snapshots;
 mod status;
+mod token;
 mod up;
 
 use std::path::PathBuf;
@@ -205,6 +206,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
         Command::FetchRootPassword(args) => host::fetch_root_password(ctx, args.wait).await,
         Command::Exec(args) => host::exec(ctx, &args.command).await,
         Command::Render(args) => render::run(ctx, &args.out, args.offline).await,
+        Command::Token(args) => token::run(ctx, &args).await,
         Command::Snapshot(args) => snapshots::take(ctx, args.wait).await,
         Command::Snapshots(args) => snapshots::list(ctx, args.deployment).await,
         Command::Reap(args) => reap::run(ctx, &args).await,

@@ -104,3 +104,43 @@ fn exec_passes_output_and_exit_code_through_and_says_when_output_was_cut() {
     assert_eq!(r.stdout.len(), 24_000);
     assert!(r.stderr.contains("24000 characters"), "{}", r.stderr);
 }
+
+#[test]
+fn token_prints_the_token_alone_and_keeps_it_nowhere() {
+    // What `gitlab-rails runner` prints for the mint script: a token as
+    // GitLab generates them (prefix `glpat-`, app/models/personal_access_token.rb).
+    const TOKEN: &str = "glpat-Stub0Token_abcdefghij";
+    let (w, host) = deployed("complete");
+    set_ssm_result(&host, "Success", 0, &format!("DEPRECATION WARNING: rails noise\ngascale-token: {TOKEN}\n"), "");
+    let r = w.gascale(&["token", "--scopes", "api,read_repository", "--expires-in", "36h", "-vv"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, format!("{TOKEN}\n"));
+    assert!(!r.stderr.contains(TOKEN), "the token leaked to stderr");
+    let state = std::fs::read_to_string(w.path().join(format!(".gascale/{}.json", host_name(&w)))).unwrap_or_default();
+    assert!(!state.contains(TOKEN));
+    let json = w.gascale(&["token", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["token"], TOKEN);
+    assert_eq!(v["user"], "root");
+    let name = v["name"].as_str().unwrap();
+    assert!(name.starts_with(&format!("gascale-{}-", host_name(&w))), "{name}");
+    // The command mints through GitLab's documented call, its inputs in the
+    // environment: 36h is two whole days; nothing secret is sent.
+    let sent = emulator_control(endpoint(), "GET", &format!("/gascale-test/ssm-commands?instance={host}"), "");
+    assert!(sent.contains("personal_access_tokens.create!"), "{sent}");
+    assert!(sent.contains("GASCALE_SCOPES=api,read_repository") && sent.contains("GASCALE_DAYS=2"), "{sent}");
+    assert!(!sent.contains(TOKEN));
+    // Revoking: the active tokens of the name.
+    set_ssm_result(&host, "Success", 0, "gascale-revoked: 1\n", "");
+    let r = w.gascale(&["token", "--revoke", name]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, format!("revoked 1 token(s) named {name} of root\n"));
+    let sent = emulator_control(endpoint(), "GET", &format!("/gascale-test/ssm-commands?instance={host}"), "");
+    assert!(sent.contains("revoke!") && sent.contains(&format!("GASCALE_TOKEN_NAME={name}")), "{sent}");
+    // A failing mint names the user and shows Rails' error, never a token.
+    set_ssm_result(&host, "Failed", 1, "", "gascale: no user bot\n");
+    let r = w.gascale(&["token", "--user", "bot"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("minting a token for bot failed") && r.stderr.contains("no user bot"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
