@@ -148,3 +148,68 @@ fn very_verbose_logs_every_aws_call_with_its_duration() {
     let r = w.gascale(&["plan", "-v"]);
     assert!(!r.stderr.contains("] aws "), "{}", r.stderr);
 }
+
+/// `$NAME`, `${NAME}` and `${{ expr }}` replaced by `sample`.
+fn without_variables(cmd: &str) -> String {
+    let mut out = String::new();
+    let mut rest = cmd;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let skip = if let Some(expr) = after.strip_prefix("{{") {
+            expr.find("}}").map_or(after.len(), |j| j + 4)
+        } else if let Some(name) = after.strip_prefix('{') {
+            name.find('}').map_or(after.len(), |j| j + 2)
+        } else {
+            after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len())
+        };
+        out.push_str("sample");
+        rest = &after[skip..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The gascale command lines of a CI file (up to a shell operator), variables
+/// replaced by samples; comments are not commands.
+fn gascale_lines(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        let mut rest = line;
+        while let Some(i) = rest.find("gascale ") {
+            let starts_word = i == 0 || rest[..i].ends_with([' ', '(', '"', '\'']);
+            let tail = &rest[i..];
+            let end = tail.find([')', '"', '|', '>', ';', '&']).unwrap_or(tail.len());
+            if starts_word {
+                found.push(without_variables(tail[..end].trim_end()));
+            }
+            rest = &tail[end.max(1)..];
+        }
+    }
+    found
+}
+
+#[test]
+fn the_ci_examples_parse_and_their_gascale_lines_parse_with_gascales_cli() {
+    use clap::Parser;
+    let mut seen = Vec::new();
+    for file in ["examples/ci/gitlab-ci.yml", "examples/ci/github-actions.yml"] {
+        let text = std::fs::read_to_string(crate::harness::root().join(file)).unwrap();
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(yaml.as_mapping().is_some_and(|m| !m.is_empty()), "{file}");
+        let lines = gascale_lines(&text);
+        for cmd in &lines {
+            let words = shlex::split(cmd).unwrap_or_else(|| panic!("{file}: cannot split {cmd:?}"));
+            if let Err(e) = gascale::cli::Cli::try_parse_from(&words) {
+                panic!("{file}: {cmd:?} does not parse: {e}");
+            }
+            seen.push(
+                words[1..].iter().find(|w| !w.starts_with('-') && *w != "eu-west-1").cloned().unwrap_or_default(),
+            );
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    // Each file provisions, hands on, tears down and cleans up.
+    assert_eq!(seen, ["destroy", "reap", "token", "up"], "commands found");
+}
