@@ -55,9 +55,17 @@ pub async fn converge(env: &Env, step: &Step) -> Result<String> {
         let fail = |why: String| {
             Error::Failed(format!("{}: at stop GitLab {stop}: {why}; GitLab runs {reached}. {rollback}", step.address))
         };
+        // The command's own wait and the migrations' share the deadline.
+        let at_stop = |e: Error| match e {
+            Error::Timeout(why) => {
+                Error::Timeout(format!("{}: at stop GitLab {stop}: {why}. {rollback}", step.address))
+            }
+            other => other,
+        };
         env.progress.info(format!("{}: upgrading GitLab {reached} -> {stop}", step.address));
         let script = crate::render::gitlab_upgrade(&env.d, &inputs, &stop.label())?;
-        let r = ssm::run_command(&env.clients, &env.progress, &host, &[script], left(deadline)).await?;
+        let sent = ssm::run_command(&env.clients, &env.progress, &host, &[script], left(deadline)).await;
+        let r = sent.map_err(at_stop)?;
         if r.status != "Success" || r.exit_code != 0 {
             return Err(fail(format!("SSM status {}, exit {}: {}", r.status, r.exit_code, r.stderr.trim())));
         }
@@ -67,12 +75,7 @@ pub async fn converge(env: &Env, step: &Step) -> Result<String> {
             .ok_or_else(|| fail("the host did not say which release it upgraded to".into()))?;
         reached = format!("{edition} {version}");
         record(env, &host, &reached, &inputs).await?;
-        wait_migrations(env, &host, stop, deadline).await.map_err(|e| match e {
-            Error::Timeout(why) => {
-                Error::Timeout(format!("{}: at stop GitLab {stop}: {why}. {rollback}", step.address))
-            }
-            other => other,
-        })?;
+        wait_migrations(env, &host, stop, deadline).await.map_err(at_stop)?;
     }
     Ok(host)
 }

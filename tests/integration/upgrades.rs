@@ -157,6 +157,13 @@ fn a_migration_that_never_finishes_times_out_naming_the_stop() {
     // The truth stays behind: the stop reached, never the next.
     assert_eq!(tag(&emulator, &d.host, "gascale:gitlab").as_deref(), Some("ee 17.5.5"));
     assert!(!commands(&emulator, &d.host).iter().any(|s| s.contains("17.8.7")));
+    // The next run goes on from there; an upgrade command that never ends
+    // times out naming its stop too.
+    let stuck = serde_json::json!({"InstanceId": d.host, "Status": "InProgress"});
+    emulator_control(&emulator.endpoint, "POST", "/gascale-test/ssm-result", &stuck.to_string());
+    let r = emulator.gascale(&d.w, &["--timeout", "4s", "up", "--no-wait"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("gitlab/app: at stop GitLab 17.8.7: "), "{}", r.stderr);
 }
 
 #[test]
