@@ -297,9 +297,12 @@ fn host(a: &mut Attrs, d: &Deployment, k: &Known) {
         .detail("data", format!("{} ({} GiB)", desired::DATA_VOLUME, g.data_volume_gb));
 }
 
-/// The GitLab a host runs: `ce 19.3.0` (also its `gascale:gitlab` tag).
+/// The GitLab a host runs: `ce 19.3.0` (also its `gascale:gitlab` tag),
+/// the version without an image suffix (`19.3.0-ce.0` is `19.3.0`), so the
+/// configured and the recorded forms compare.
 pub fn gitlab(d: &Deployment) -> String {
-    format!("{} {}", word(&d.gitlab.edition), d.gitlab.version)
+    let version = crate::upgrade::Version::parse(&d.gitlab.version).map_or(d.gitlab.version.clone(), |v| v.to_string());
+    format!("{} {version}", word(&d.gitlab.edition))
 }
 
 /// The live tags (`k=v,…`) when one of `metadata.tags` is missing there or

@@ -29,7 +29,12 @@ pub async fn converge(env: &Env, step: &Step) -> Result<String> {
     let host = env.id(desired::HOST)?;
     let running = env.data_gitlab.lock().expect("data lock").clone().unwrap_or_else(|| attrs::gitlab(&env.d));
     let target = attrs::gitlab(&env.d);
-    if running == target {
+    if upgrade::parse_tag(&running) == upgrade::parse_tag(&target) {
+        // The same GitLab, recorded in another form (`19.3.0-ee.0`): the
+        // host's tag takes the one `plan` compares.
+        if running != target && env.data_gitlab.lock().expect("data lock").is_some() {
+            network::set_spec(&env.clients, &host, &[(tags::GITLAB.to_owned(), target)]).await?;
+        }
         return Ok(host);
     }
     let ((_, from), (edition, to)) =

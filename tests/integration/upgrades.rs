@@ -374,3 +374,16 @@ fn ce_becomes_ee_in_place_at_the_same_version_and_ee_never_becomes_ce() {
     assert_eq!(r.code, 64, "{}", r.stderr);
     assert!(r.stderr.contains("GitLab edition ee -> ce is not an upgrade GitLab supports in place"), "{}", r.stderr);
 }
+
+#[test]
+fn the_image_form_of_a_version_is_the_same_gitlab() {
+    let name = unique_name("form");
+    let w = minimal(&name, "gitlab: {version: 19.3.0-ee.0}\n");
+    let r = w.gascale(&["up", "--no-wait"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0, "converged");
+    let yaml = std::fs::read_to_string(w.path().join("gascale.yaml")).unwrap().replace("19.3.0-ee.0", "19.3.0");
+    std::fs::write(w.path().join("gascale.yaml"), yaml).unwrap();
+    let plan = w.gascale(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "19.3.0-ee.0 and 19.3.0 are one GitLab: {}", plan.stdout);
+}
