@@ -163,10 +163,21 @@ impl StateStore {
             command: command.to_owned(),
             started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut f) => {
-                f.write_all(serde_json::to_string(&holder).expect("lock serializes").as_bytes())
-                    .map_err(Error::io(format!("writing {}", path.display())))?;
+        // The lock appears with its holder already in it: written to a file
+        // of this run's own, then hard-linked into place, which fails if the
+        // lock exists (link(2): EEXIST). Creating the lock and then writing
+        // it let a second run read an empty lock in between.
+        let mine = self.dir.join(format!(".{}.lock.{}", self.name, holder.id));
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&mine)
+            .and_then(|mut f| f.write_all(serde_json::to_string(&holder).expect("lock serializes").as_bytes()))
+            .map_err(Error::io(format!("writing {}", mine.display())))?;
+        let linked = fs::hard_link(&mine, &path);
+        let _ = fs::remove_file(&mine);
+        match linked {
+            Ok(()) => {
                 crate::interrupt::hold_lock(Some(path.clone()));
                 Ok(Lock { path, info: holder, took_over: None })
             }
