@@ -122,9 +122,19 @@ fn stops_through(major: u32) -> Vec<Stop> {
 /// Why there is no upgrade from one version to another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoPath {
-    Downgrade { from: Version, to: Version },
-    Unlisted { version: Version },
-    Edition { from: &'static str, to: &'static str },
+    Downgrade {
+        from: Version,
+        to: Version,
+    },
+    Unlisted {
+        version: Version,
+    },
+    Edition {
+        from: &'static str,
+        to: &'static str,
+    },
+    /// An edition and a version changed at once.
+    EditionAndVersion,
 }
 
 impl fmt::Display for NoPath {
@@ -143,6 +153,10 @@ impl fmt::Display for NoPath {
                      check docs.gitlab.com/update/upgrade_paths and pass --allow-unlisted-version to go on"
                 )
             }
+            NoPath::EditionAndVersion => f.write_str(
+                "change the edition and the version in two runs (GitLab converts an edition at the same version: \
+                 docs.gitlab.com/update/convert_to_ee)",
+            ),
             NoPath::Edition { from, to } => write!(
                 f,
                 "GitLab edition {from} -> {to} is not an upgrade GitLab supports in place \
@@ -197,6 +211,21 @@ pub fn edition_change(from: &str, to: &str) -> Result<(), NoPath> {
         ("ee", "ce") => Err(NoPath::Edition { from: "ee", to: "ce" }),
         _ => Ok(()),
     }
+}
+
+/// The way from one GitLab to another, each as (edition, version): the
+/// stops, the target last — one restart for an edition change at the same
+/// version — or why GitLab does not allow it.
+pub fn way(from: (&str, Version), to: (&str, Version), allow_unlisted: bool) -> Result<Vec<Stop>, NoPath> {
+    edition_change(from.0, to.0)?;
+    if from.0 != to.0 && from.1 != to.1 {
+        return Err(NoPath::EditionAndVersion);
+    }
+    let mut stops = path(from.1, to.1, allow_unlisted)?;
+    if stops.is_empty() && from.0 != to.0 {
+        stops.push(Stop::at(to.1.major, to.1.minor, to.1.patch));
+    }
+    Ok(stops)
 }
 
 /// `ee 19.3.0` (the `gascale:gitlab` tag) as (edition, version).
@@ -271,6 +300,10 @@ mod tests {
         assert!(edition_change("ce", "ee").is_ok());
         assert!(edition_change("ee", "ee").is_ok());
         assert_eq!(edition_change("ee", "ce"), Err(NoPath::Edition { from: "ee", to: "ce" }));
+        let stops = way(("ce", v("17.4.0")), ("ee", v("17.4.0")), false).unwrap();
+        assert_eq!(stops.iter().map(Stop::label).collect::<Vec<_>>(), ["17.4.0"], "one restart on the EE image");
+        assert_eq!(way(("ce", v("17.4.0")), ("ee", v("17.9.0")), false), Err(NoPath::EditionAndVersion));
+        assert!(way(("ee", v("19.3.0")), ("ee", v("19.3.0")), false).unwrap().is_empty());
     }
 
     #[test]

@@ -221,6 +221,29 @@ pub async fn attach_host_parts(c: &Clients, instance: &str, allocation: &str, vo
     Ok(())
 }
 
+/// Waits for the host's `gascale:bootstrap` tag to read `complete` (or, up
+/// on a self-signed certificate until its domain points at the host,
+/// `running:waiting-dns`: done for now); a `failed:STEP` ends the wait
+/// naming the step.
+pub async fn wait_bootstrap(c: &Clients, progress: &Progress, host: &str, timeout: Duration) -> Result<String> {
+    wait_for(progress, &format!("GitLab on {host} to finish its bootstrap"), timeout, || async {
+        Ok(match bootstrap_status(c, host).await?.as_deref() {
+            Some("complete") => Poll::Ready("complete".to_owned()),
+            Some(WAITING_DNS) => Poll::Ready(WAITING_DNS.to_owned()),
+            Some(failed) if failed.starts_with("failed:") => Poll::Failed(bootstrap_failed(&failed["failed:".len()..])),
+            Some(running) => Poll::Pending(running.to_owned()),
+            None => Poll::Pending("not started".to_owned()),
+        })
+    })
+    .await
+}
+
+pub fn bootstrap_failed(step: &str) -> String {
+    format!(
+        "the bootstrap failed at step {step}; see its log: gascale exec -- tail -n 100 /var/log/gascale-bootstrap.log"
+    )
+}
+
 /// The host's bootstrap status tag (`running:STEP`, `complete`, `failed:STEP`).
 pub async fn bootstrap_status(c: &Clients, instance: &str) -> Result<Option<String>> {
     let out = retry::send("ec2:DescribeInstances", c.ec2.describe_instances().instance_ids(instance), |r| r.send())

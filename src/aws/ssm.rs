@@ -14,6 +14,17 @@ use crate::progress::Progress;
 /// `docker compose` of the host's project, in its folder on the data volume.
 pub const COMPOSE: &str = "cd /srv/gitlab/gascale && docker compose -p gascale";
 
+/// `gitlab-rails runner` of `ruby` in GitLab's container with `env`, as one
+/// shell line for the host: every word single-quoted for its shell.
+pub fn rails_runner(env: &[(&str, &str)], ruby: &str) -> String {
+    let q = crate::render::quote::shell;
+    let mut line = format!("{COMPOSE} exec -T");
+    for (k, v) in env {
+        line.push_str(&format!(" -e {}", q(&format!("{k}={v}"))));
+    }
+    format!("{line} gitlab gitlab-rails runner {}", q(ruby))
+}
+
 /// AWS keeps at most this many characters of a command's output.
 pub const OUTPUT_LIMIT: usize = 24_000;
 

@@ -54,7 +54,7 @@ pub(super) async fn ready_host(ctx: &Context, session: &Session, wait: bool, boo
             )));
         }
         _ => {
-            session.wait_bootstrap(&ctx.progress, &host.id, ctx.timeout).await?;
+            ec2::wait_bootstrap(&session.clients, &ctx.progress, &host.id, ctx.timeout).await?;
         }
     }
     Ok(host.id.clone())

@@ -2,17 +2,13 @@
 //! are, the state file, and what exists — gathered in one place, once.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::aws::discover::{self, Inventory, Names};
-use crate::aws::ec2;
-use crate::aws::wait::{wait_for, Poll};
 use crate::aws::{Clients, Identity};
 use crate::config::Deployment;
 use crate::error::Result;
 use crate::plan::apply::Env;
 use crate::plan::{self, desired, Known, Plan};
-use crate::progress::Progress;
 use crate::state::{Lock, State, StateStore};
 
 use super::Context;
@@ -95,38 +91,20 @@ impl Session {
                  switch with runner.executor: docker-autoscaler (GitLab and its data stay)",
             );
         }
-        let restored = self.restored_gitlab(inventory).await?;
+        let volume_exists = inventory.id(plan::desired::DATA_VOLUME).is_some();
+        let restoring = plan::preflight::Restoring::read(&self.clients, &self.d, volume_exists).await?;
         let known = Known {
             inventory,
             state,
             account: &self.identity.account,
             bucket: &self.bucket,
-            restored: restored.as_deref(),
+            restored: restoring.as_ref().and_then(|r| r.gitlab()),
         };
         let mut plan = plan::build(&self.d, &known);
-        plan.problems = plan::preflight::check(
-            &self.clients,
-            &self.d,
-            &plan,
-            &inventory.availability_zones,
-            allow_unlisted_version,
-        )
-        .await?;
+        let zones = &inventory.availability_zones;
+        let checks = (restoring.as_ref(), allow_unlisted_version);
+        plan.problems = plan::preflight::check(&self.clients, &self.d, &plan, zones, checks).await?;
         Ok(plan)
-    }
-
-    /// The GitLab recorded on the snapshot a new data volume is restored from
-    /// (`gitlab.restore_from`); whether it may be restored is the preflight's.
-    async fn restored_gitlab(&self, inventory: &Inventory) -> Result<Option<String>> {
-        let Some(id) = self.d.gitlab.restore_from.as_deref() else { return Ok(None) };
-        if inventory.id(crate::plan::desired::DATA_VOLUME).is_some() {
-            return Ok(None);
-        }
-        match crate::aws::snapshots::describe(&self.clients, id).await {
-            Ok(s) => Ok(Some(s.gitlab).filter(|g| crate::upgrade::parse_tag(g).is_some())),
-            Err(e) if e.aws_code() == Some("InvalidSnapshot.NotFound") => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     /// The executor's environment for a plan built from `inventory`.
@@ -162,35 +140,9 @@ impl Session {
     pub fn whoami(&self) -> String {
         format!("account {}, caller {}, region {}", self.identity.account, self.identity.arn, self.identity.region)
     }
-
-    /// Waits for the host's `gascale:bootstrap` tag to read `complete`; a
-    /// `failed:STEP` ends the wait naming the step.
-    pub async fn wait_bootstrap(&self, progress: &Progress, host: &str, timeout: Duration) -> Result<String> {
-        let c = &self.clients;
-        wait_for(progress, &format!("GitLab on {host} to finish its bootstrap"), timeout, || async {
-            Ok(match ec2::bootstrap_status(c, host).await?.as_deref() {
-                Some("complete") => Poll::Ready("complete".to_owned()),
-                // Up on a self-signed certificate until the domain points
-                // at the host (the bootstrap's step tls): done for now.
-                Some(WAITING_DNS) => Poll::Ready(WAITING_DNS.to_owned()),
-                Some(failed) if failed.starts_with("failed:") => {
-                    Poll::Failed(bootstrap_failed(&failed["failed:".len()..]))
-                }
-                Some(running) => Poll::Pending(running.to_owned()),
-                None => Poll::Pending("not started".to_owned()),
-            })
-        })
-        .await
-    }
 }
 
-pub use crate::aws::ec2::WAITING_DNS;
-
-pub fn bootstrap_failed(step: &str) -> String {
-    format!(
-        "the bootstrap failed at step {step}; see its log: gascale exec -- tail -n 100 /var/log/gascale-bootstrap.log"
-    )
-}
+pub use crate::aws::ec2::{bootstrap_failed, WAITING_DNS};
 
 /// The discovery every command runs, by the deployment's names.
 async fn discovery(

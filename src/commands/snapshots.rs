@@ -40,15 +40,10 @@ pub async fn take(ctx: &Context, wait: bool) -> Result<u8> {
         reason: "on-demand".into(),
         gitlab: data_gitlab(&inventory).unwrap_or_else(|| crate::plan::attrs::gitlab(d)),
     };
-    let before: Vec<String> =
-        snapshots::list(&session.clients, Some(d.name())).await?.into_iter().map(|s| s.id).collect();
-    let id = backup::take(&session.clients, &ctx.progress, d, volume, &first, host, ctx.timeout).await?;
+    let (id, pruned) = backup::take(&session.clients, &ctx.progress, d, volume, &first, host, ctx.timeout).await?;
     if wait {
         snapshots::wait_completed(&session.clients, &ctx.progress, &id, ctx.timeout).await?;
     }
-    let after: Vec<String> =
-        snapshots::list(&session.clients, Some(d.name())).await?.into_iter().map(|s| s.id).collect();
-    let pruned = before.into_iter().filter(|s| !after.contains(s)).collect();
     ctx.output.emit(&Taken { snapshot: id, volume: volume.to_owned(), gitlab: first.gitlab, pruned })?;
     Ok(exit::OK)
 }

@@ -62,9 +62,8 @@ impl Report for Status {
 
 pub async fn run(ctx: &Context) -> Result<u8> {
     let (session, _, inventory) = Session::open_discovered(ctx, None).await?;
-    let vpc_settings = inventory.id(crate::plan::desired::VPC).and_then(|v| inventory.settings.get(v));
-    let expires = vpc_settings.and_then(|s| s.get("expires")).cloned();
-    let mut outputs = super::up::outputs_of(&session, &inventory.ids(), &inventory.eip_ips).expiring(expires);
+    let mut outputs =
+        super::up::outputs_of(&session, &inventory.ids(), &inventory.eip_ips).expiring(inventory.expires());
     outputs.bootstrap = inventory.bootstrap.clone();
     let mut resources: Vec<Found> = inventory.found.into_values().chain(inventory.duplicates).collect();
     resources.sort_by(|a, b| (a.kind, &a.address).cmp(&(b.kind, &b.address)));

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::host::{ready_host, run_on_host};
 use super::session::Session;
 use super::Context;
-use crate::aws::ssm::COMPOSE;
+use crate::aws::ssm::rails_runner;
 use crate::cli::TokenArgs;
 use crate::error::{exit, Error, Result};
 use crate::output::Report;
@@ -57,14 +57,6 @@ impl Report for Revoked {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "revoked {} token(s) named {} of {}", self.revoked, self.name, self.user)
     }
-}
-
-/// `docker compose exec` of `ruby` in GitLab's container with `env`, as one
-/// shell line: every value single-quoted for the host's shell.
-fn rails_runner(env: &[(&str, &str)], ruby: &str) -> String {
-    let q = crate::render::quote::shell;
-    let vars: Vec<String> = env.iter().map(|(k, v)| format!("-e {}", q(&format!("{k}={v}")))).collect();
-    format!("{COMPOSE} exec -T {} gitlab gitlab-rails runner {}", vars.join(" "), q(ruby))
 }
 
 pub async fn run(ctx: &Context, args: &TokenArgs) -> Result<u8> {

@@ -58,9 +58,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     let kept_host = plan.step(desired::HOST).filter(|s| s.action != Action::Replace).and_then(|s| s.id.clone());
     let failed = inventory.bootstrap.as_deref().and_then(|b| b.strip_prefix("failed:")).map(str::to_owned);
     let rerun = kept_host.zip(failed);
-    let recorded =
-        inventory.id(desired::VPC).and_then(|v| inventory.settings.get(v)).and_then(|s| s.get("expires")).cloned();
-    let result = converge(ctx, args, &session, &plan, &env, rerun, recorded).await;
+    let result = converge(ctx, args, &session, &plan, &env, rerun, inventory.expires()).await;
     match &result {
         Err(Error::Interrupted) => {
             ctx.progress.warn(super::resume_hint(ctx, &session.store, &env.state(), false, "interrupted"))
@@ -125,7 +123,9 @@ async fn converge(
     let host = outputs.host_instance_id.clone();
     let bootstrap = match (args.no_wait, host) {
         (true, _) | (_, None) => None,
-        (false, Some(host)) => Some(session.wait_bootstrap(&ctx.progress, &host, ctx.timeout).await?),
+        (false, Some(host)) => {
+            Some(crate::aws::ec2::wait_bootstrap(&session.clients, &ctx.progress, &host, ctx.timeout).await?)
+        }
     };
     if let (Some(super::session::WAITING_DNS), Some(domain), Some(ip)) =
         (bootstrap.as_deref(), &session.d.gitlab.domain, &outputs.elastic_ip)

@@ -15,7 +15,8 @@ use crate::progress::Progress;
 pub const FINAL_SNAPSHOT: &str = "snapshot/final";
 
 /// Takes a snapshot of `volume` — GitLab stopped for the moment it starts
-/// when `host` runs it — then applies the retention.
+/// when `host` runs it — then applies the retention; returns its ID and
+/// those the retention deleted.
 pub async fn take(
     c: &Clients,
     progress: &Progress,
@@ -24,7 +25,7 @@ pub async fn take(
     first: &SnapshotFirst,
     host: Option<&str>,
     timeout: Duration,
-) -> Result<String> {
+) -> Result<(String, Vec<String>)> {
     let taking = Taking {
         volume,
         deployment: d.name(),
@@ -34,8 +35,8 @@ pub async fn take(
     };
     let id = snapshots::take_quiesced(c, progress, host, &taking, timeout).await?;
     progress.info(format!("snapshot {id} of {volume} started ({}, GitLab {})", first.reason, first.gitlab));
-    prune(c, progress, d, &id).await?;
-    Ok(id)
+    let pruned = prune(c, progress, d, &id).await?;
+    Ok((id, pruned))
 }
 
 /// The executor's form of `take`.
@@ -45,7 +46,7 @@ pub async fn snapshot(
     first: &SnapshotFirst,
     host: Option<&str>,
 ) -> Result<String> {
-    take(&env.clients, &env.progress, &env.d, volume, first, host, env.timeout).await
+    Ok(take(&env.clients, &env.progress, &env.d, volume, first, host, env.timeout).await?.0)
 }
 
 /// Deletes this deployment's snapshots beyond `backup.keep`, never `just_taken`

@@ -76,8 +76,9 @@ pub fn destroy_plan(
             snapshot_first: None,
         })
         .collect();
+    let data = data_gitlab(inventory);
     for s in steps.iter_mut().filter(|s| final_snapshot && s.kind == Kind::Volume) {
-        let gitlab = data_gitlab(inventory).unwrap_or_else(|| "unknown".into());
+        let gitlab = data.clone().unwrap_or_else(|| "unknown".into());
         s.snapshot_first = Some(SnapshotFirst { reason: "final".into(), gitlab });
     }
     steps.sort_by_key(|s| (rank(s.kind), s.address.clone()));
@@ -88,7 +89,7 @@ pub fn destroy_plan(
         steps,
         conflicts: inventory.conflicts.clone(),
         problems: Vec::new(),
-        data_gitlab: data_gitlab(inventory),
+        data_gitlab: data,
     }
 }
 
@@ -105,6 +106,6 @@ fn rank(kind: Kind) -> usize {
 pub fn data_gitlab(inventory: &Inventory) -> Option<String> {
     [super::desired::HOST, super::desired::DATA_VOLUME]
         .iter()
-        .filter_map(|a| inventory.found.get(*a))
-        .find_map(|f| inventory.settings.get(&f.id).and_then(|s| s.get("gitlab")).cloned())
+        .find_map(|a| inventory.setting(a, "gitlab"))
+        .map(str::to_owned)
 }

@@ -37,22 +37,19 @@ pub async fn converge(env: &Env, step: &Step) -> Result<String> {
         }
         return Ok(host);
     }
-    let ((_, from), (edition, to)) =
-        upgrade::parse_tag(&running).zip(upgrade::parse_tag(&target)).ok_or_else(|| {
-            Error::Failed(format!("{}: cannot read GitLab versions {running:?} -> {target:?}", step.address))
-        })?;
+    let (from, (edition, to)) = upgrade::parse_tag(&running).zip(upgrade::parse_tag(&target)).ok_or_else(|| {
+        Error::Failed(format!("{}: cannot read GitLab versions {running:?} -> {target:?}", step.address))
+    })?;
     // The plan's preflight refused what GitLab does not allow.
-    let mut stops = upgrade::path(from, to, true).map_err(|e| Error::Failed(format!("{}: {e}", step.address)))?;
-    if stops.is_empty() {
-        // The same version in the other edition (CE to EE): one restart.
-        stops.push(Stop { major: to.major, minor: to.minor, patch: Some(to.patch) });
-    }
-    wait_bootstrapped(env, &host).await?;
+    let stops = upgrade::way(from, (edition, to), true).map_err(|e| Error::Failed(format!("{}: {e}", step.address)))?;
+    // A host launched moments ago boots first: no upgrade under a bootstrap
+    // (GitLab waiting for its domain's DNS runs, and may upgrade).
+    ec2::wait_bootstrap(&env.clients, &env.progress, &host, env.timeout).await?;
     let snapshot = match &step.snapshot_first {
         Some(first) => Some(super::backup::snapshot(env, &env.id(desired::DATA_VOLUME)?, first, Some(&host)).await?),
         None => None,
     };
-    let rollback = rollback_hint(&running, from, snapshot.as_deref());
+    let rollback = rollback_hint(&running, from.1, snapshot.as_deref());
     let deadline = Instant::now() + env.timeout;
     let inputs = env.host_inputs()?;
     let mut reached = running.clone();
@@ -104,9 +101,9 @@ async fn record(env: &Env, host: &str, gitlab: &str, inputs: &crate::render::Hos
 
 /// Polls the queued batched background migrations until there are none.
 async fn wait_migrations(env: &Env, host: &str, stop: &Stop, deadline: Instant) -> Result<()> {
-    let check = format!(
-        "{} exec -T gitlab gitlab-rails runner 'puts \"{PENDING_LINE}#{{Gitlab::Database::BackgroundMigration::BatchedMigration.queued.count}}\"'",
-        ssm::COMPOSE
+    let check = ssm::rails_runner(
+        &[],
+        &format!("puts \"{PENDING_LINE}#{{Gitlab::Database::BackgroundMigration::BatchedMigration.queued.count}}\""),
     );
     let mut delay = Duration::from_secs(2);
     loop {
@@ -133,21 +130,6 @@ async fn wait_migrations(env: &Env, host: &str, stop: &Stop, deadline: Instant) 
         crate::interrupt::sleep(delay).await?;
         delay = (delay * 2).min(Duration::from_secs(30));
     }
-}
-
-/// A host launched moments ago boots first: no upgrade under a bootstrap.
-/// GitLab waiting for its domain's DNS runs (self-signed) and may upgrade.
-async fn wait_bootstrapped(env: &Env, host: &str) -> Result<()> {
-    let c = &env.clients;
-    crate::aws::wait::wait_for(&env.progress, &format!("bootstrap of {host}"), env.timeout, || async {
-        let status = ec2::bootstrap_status(c, host).await?.unwrap_or_default();
-        Ok(match status.as_str() {
-            "complete" | ec2::WAITING_DNS => crate::aws::wait::Poll::Ready(()),
-            s if s.starts_with("failed") => crate::aws::wait::Poll::Failed(format!("bootstrap {s}")),
-            s => crate::aws::wait::Poll::Pending(s.to_owned()),
-        })
-    })
-    .await
 }
 
 fn left(deadline: Instant) -> Duration {

@@ -150,7 +150,7 @@ pub fn build(d: &Deployment, k: &Known) -> Plan {
     let mut steps = Vec::new();
     for want in &desired {
         let found = inv.found.get(&want.address);
-        let fingerprint = fingerprint(d, k, want);
+        let fingerprint = fingerprint(d, k, want, data.as_deref());
         let attributes = attrs::attributes(d, k, want);
         let changed = || attrs::changes(&attributes);
         let (action, reason) = match (found, want.kind) {
@@ -280,8 +280,9 @@ fn leaving_deps(kind: Kind, wanted: &BTreeSet<&str>, inv: &Inventory) -> Vec<Str
 }
 
 /// The fingerprint a converged resource carries. Inputs that only exist in
-/// AWS (AZ names, the host's user-data) are part of it.
-fn fingerprint(d: &Deployment, k: &Known, want: &Desired) -> String {
+/// AWS (AZ names, the host's user-data, `data`: the GitLab the data is at)
+/// are part of it.
+fn fingerprint(d: &Deployment, k: &Known, want: &Desired, data: Option<&str>) -> String {
     match &want.spec {
         Spec::Subnet { az_index, .. } => {
             want.fingerprint(k.inventory.availability_zones.get(*az_index).map_or("", |s| s.as_str()))
@@ -306,10 +307,7 @@ fn fingerprint(d: &Deployment, k: &Known, want: &Desired) -> String {
             match (inputs, &want.spec) {
                 // Launched with the GitLab its data is at: a new version is
                 // `gitlab/app`'s upgrade, not a new host.
-                (Some(inputs), Spec::Instance) => {
-                    let data = data_gitlab(k.inventory).or_else(|| k.restored.map(str::to_owned));
-                    host_fingerprint(&booting(d, data.as_deref()), &inputs, &ids)
-                }
+                (Some(inputs), Spec::Instance) => host_fingerprint(&booting(d, data), &inputs, &ids),
                 (Some(inputs), _) => {
                     crate::render::render(d, &inputs).map(|r| r.runner_fingerprint()).unwrap_or_default()
                 }

@@ -18,7 +18,7 @@ pub async fn check(
     d: &Deployment,
     plan: &Plan,
     zones: &[String],
-    allow_unlisted: bool,
+    (restoring, allow_unlisted): (Option<&Restoring>, bool),
 ) -> Result<Vec<String>> {
     let creates = |kinds: &[Kind]| plan.steps.iter().any(|s| s.action != Action::Keep && kinds.contains(&s.kind));
     let mut problems = Vec::new();
@@ -34,13 +34,8 @@ pub async fn check(
         return Ok(problems);
     }
     // The checks read independently: at once, one round trip.
-    let (vpcs, eips, types, restore) = tokio::try_join!(
-        vpcs(c, d, plan),
-        elastic_ips(c, d, plan),
-        types(c, d, plan, zones),
-        restore(c, d, plan, allow_unlisted)
-    )?;
-    problems.extend(restore);
+    let (vpcs, eips, types) = tokio::try_join!(vpcs(c, d, plan), elastic_ips(c, d, plan), types(c, d, plan, zones))?;
+    problems.extend(restoring.and_then(|r| restore(d, r, allow_unlisted)));
     problems.extend(in_place_upgrade(plan, allow_unlisted));
     problems.extend(vpcs);
     problems.extend(eips);
@@ -136,53 +131,62 @@ async fn types(c: &Clients, d: &Deployment, plan: &Plan, zones: &[String]) -> Re
     Ok(problems)
 }
 
-/// A data volume created from a snapshot (`gitlab.restore_from`): the
-/// snapshot exists and is complete, fits `gitlab.data_volume_gb`, and holds
-/// the configured GitLab or one the configured version may start from
-/// directly (no required upgrade stop between them; `upgrade::path`), in an
-/// edition that may become the configured one.
-async fn restore(c: &Clients, d: &Deployment, plan: &Plan, allow_unlisted: bool) -> Result<Option<String>> {
-    let creates_volume = plan.steps.iter().any(|s| s.action == Action::Create && s.kind == Kind::Volume);
-    let Some(id) = d.gitlab.restore_from.as_deref().filter(|_| creates_volume) else { return Ok(None) };
-    let snap = match crate::aws::snapshots::describe(c, id).await {
-        Ok(s) => s,
-        Err(e) if e.aws_code() == Some("InvalidSnapshot.NotFound") => {
-            return Ok(Some(format!("gitlab.restore_from: snapshot {id} does not exist in {}", d.region())))
-        }
-        Err(e) => return Err(e),
+/// The snapshot a new data volume is created from (`gitlab.restore_from`),
+/// read once for the plan (the GitLab a new host boots) and the preflight.
+pub struct Restoring {
+    pub id: String,
+    /// `None`: there is no such snapshot.
+    pub snapshot: Option<crate::aws::snapshots::Snapshot>,
+}
+
+impl Restoring {
+    /// Only when the volume is to be created: an existing one is kept.
+    pub async fn read(c: &Clients, d: &Deployment, volume_exists: bool) -> Result<Option<Restoring>> {
+        let Some(id) = d.gitlab.restore_from.clone().filter(|_| !volume_exists) else { return Ok(None) };
+        let snapshot = match crate::aws::snapshots::describe(c, &id).await {
+            Ok(s) => Some(s),
+            Err(e) if e.aws_code() == Some("InvalidSnapshot.NotFound") => None,
+            Err(e) => return Err(e),
+        };
+        Ok(Some(Restoring { id, snapshot }))
+    }
+
+    /// The GitLab its data is at, when it records one.
+    pub fn gitlab(&self) -> Option<&str> {
+        self.snapshot.as_ref().map(|s| s.gitlab.as_str()).filter(|g| upgrade::parse_tag(g).is_some())
+    }
+}
+
+/// A data volume created from a snapshot: the snapshot exists and is
+/// complete, fits `gitlab.data_volume_gb`, and holds the configured GitLab
+/// or one on its upgrade path (`upgrade::way`), in an edition that may
+/// become the configured one.
+fn restore(d: &Deployment, r: &Restoring, allow_unlisted: bool) -> Option<String> {
+    let id = &r.id;
+    let Some(snap) = &r.snapshot else {
+        return Some(format!("gitlab.restore_from: snapshot {id} does not exist in {}", d.region()));
     };
     let key = "gitlab.restore_from";
     if snap.state != "completed" {
-        return Ok(Some(format!("{key}: snapshot {id} is {}; wait until it is completed", snap.state)));
+        return Some(format!("{key}: snapshot {id} is {}; wait until it is completed", snap.state));
     }
     if snap.size_gb > d.gitlab.data_volume_gb as i32 {
-        return Ok(Some(format!(
+        return Some(format!(
             "gitlab.data_volume_gb: {} GiB is smaller than snapshot {id} ({} GiB); set at least {}",
             d.gitlab.data_volume_gb, snap.size_gb, snap.size_gb
-        )));
+        ));
     }
     let Some((edition, version)) = upgrade::parse_tag(&snap.gitlab) else {
-        return Ok(Some(format!(
+        return Some(format!(
             "{key}: snapshot {id} does not record its GitLab version (tag {}); only gascale's snapshots can be restored",
             crate::aws::tags::GITLAB
-        )));
+        ));
     };
     let configured = super::attrs::gitlab(d);
     let (want_edition, want) = upgrade::parse_tag(&configured).expect("validated gitlab.version");
-    let refused = |why: String| {
-        Ok(Some(format!("{key}: snapshot {id} holds GitLab {}, configured {configured}: {why}", snap.gitlab)))
-    };
-    if let Err(e) = upgrade::edition_change(edition, want_edition) {
-        return refused(e.to_string());
-    }
-    if edition != want_edition && version != want {
-        return refused("change the edition and the version in two runs".into());
-    }
     // An older GitLab boots as it was, then `gitlab/app` upgrades it.
-    match upgrade::path(version, want, allow_unlisted) {
-        Err(e) => refused(e.to_string()),
-        Ok(_) => Ok(None),
-    }
+    let refused = upgrade::way((edition, version), (want_edition, want), allow_unlisted).err();
+    refused.map(|why| format!("{key}: snapshot {id} holds GitLab {}, configured {configured}: {why}", snap.gitlab))
 }
 
 /// A `gitlab/app` upgrade GitLab allows: not a downgrade, not EE to CE, not
@@ -191,17 +195,7 @@ fn in_place_upgrade(plan: &Plan, allow_unlisted: bool) -> Option<String> {
     let step = plan.steps.iter().find(|s| s.kind == Kind::GitlabApp && s.action == Action::Update)?;
     let attr = step.attributes.iter().find(|a| a.key == "gitlab")?;
     let running = attr.old.as_deref()?;
-    let ((from_edition, from), (to_edition, to)) = upgrade::parse_tag(running).zip(upgrade::parse_tag(&attr.value))?;
-    if from_edition != to_edition && from != to {
-        // GitLab converts an edition at the same version (docs "Convert
-        // Community Edition to Enterprise Edition").
-        return Some(format!(
-            "gitlab.version: the host runs GitLab {running}, configured {}: change the edition and the version in two runs",
-            attr.value
-        ));
-    }
-    let refused = upgrade::edition_change(from_edition, to_edition)
-        .and_then(|_| upgrade::path(from, to, allow_unlisted).map(|_| ()))
-        .err()?;
+    let (from, to) = upgrade::parse_tag(running).zip(upgrade::parse_tag(&attr.value))?;
+    let refused = upgrade::way(from, to, allow_unlisted).err()?;
     Some(format!("gitlab.version: the host runs GitLab {running}, configured {}: {refused}", attr.value))
 }

@@ -91,6 +91,16 @@ impl Inventory {
     pub fn id(&self, address: &str) -> Option<&str> {
         self.found.get(address).map(|f| f.id.as_str())
     }
+
+    /// A live setting (`settings`) of the resource at `address`.
+    pub fn setting(&self, address: &str, key: &str) -> Option<&str> {
+        self.settings.get(self.id(address)?)?.get(key).map(String::as_str)
+    }
+
+    /// When the deployment expires: its VPC's `gascale:expires` tag.
+    pub fn expires(&self) -> Option<String> {
+        self.setting(crate::plan::desired::VPC, "expires").map(str::to_owned)
+    }
 }
 
 /// Names the deployment uses for resources AWS identifies by name.
