@@ -63,6 +63,7 @@ EC2_NOT_FOUND = {
     "vol": ("InvalidVolume.NotFound", "The volume '{}' does not exist."),
     "i": ("InvalidInstanceID.NotFound", "The instance ID '{}' does not exist"),
     "lt": ("InvalidLaunchTemplateId.NotFound", "The specified launch template, with template ID {}, does not exist."),
+    "snap": ("InvalidSnapshot.NotFound", "The snapshot '{}' does not exist."),
 }
 ID = re.compile(r"\b(" + "|".join(EC2_NOT_FOUND) + r")-[0-9a-f]{8,17}\b")
 # Deletes see new IDs at once here (see "Not modelled").
@@ -271,6 +272,12 @@ class Strict:
                 if new.startswith("nat-"):
                     self.nat_subnet[new] = r.form.get("SubnetId")
                     self._set_nat(r, new, "pending", "available", self.window(0.4, 0.8))
+        if r.op == "CreateSnapshot":
+            # "pending until the snapshot is complete" (EBS user guide,
+            # "Create Amazon EBS snapshots"); moto completes it at once.
+            for new in fresh:
+                if new.startswith("snap-"):
+                    self._set_snapshot(r, new, self.window(0.3, 0.6))
         if r.op == "DeleteNatGateway":
             nat = r.form.get("NatGatewayId")
             self._set_nat(r, nat, "deleting", "deleted", self.window(0.4, 0.8))
@@ -305,6 +312,17 @@ class Strict:
             return
         gateway.state = state
         timer = threading.Timer(delay, lambda: setattr(gateway, "state", final))
+        timer.daemon = True
+        timer.start()
+
+    def _set_snapshot(self, r, snapshot, delay):
+        try:
+            from moto.ec2.models import ec2_backends
+            snap = ec2_backends[r.account][r.region].snapshots[snapshot]
+        except (KeyError, ImportError):
+            return
+        snap.status = "pending"
+        timer = threading.Timer(delay, lambda: setattr(snap, "status", "completed"))
         timer.daemon = True
         timer.start()
 
