@@ -59,7 +59,7 @@ pub struct GlobalArgs {
     /// Answer yes to confirmations (needed for destroy without a terminal).
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
-    /// Folder of the state files (`<name>.json`) and locks.
+    /// Folder of the state files (`<name>.json`); the lock lives in AWS.
     #[arg(long, global = true, value_name = "DIR", default_value = ".gascale", env = "GASCALE_STATE_DIR")]
     pub state_dir: PathBuf,
     /// Attempts per AWS call, the first one included (standard retry mode:
@@ -72,6 +72,10 @@ pub struct GlobalArgs {
     /// Upper bound for the whole command, e.g. 30m, 90s.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "45m")]
     pub timeout: Duration,
+    /// How long the deployment's lock (in SSM) outlives a run that stopped
+    /// renewing it, e.g. a killed CI job's; renewed every third of it.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_lease, default_value = "5m", env = "GASCALE_LOCK_LEASE")]
+    pub lock_lease: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -271,6 +275,15 @@ pub struct ForceUnlockArgs {
 pub struct CompletionsArgs {
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// A lease: long enough that renewing every third of it is no burden.
+fn parse_lease(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(3) {
+        return Err(format!("{s:?} is too short for a lock lease: at least 3s"));
+    }
+    Ok(d)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -4,17 +4,26 @@
 //! the command says how to resume — exit 130. CI runners send SIGKILL 7.5 s
 //! after SIGTERM, so nothing here waits long. A second signal exits at once,
 //! removing the lock on the way out.
+//!
+//! A run whose lock lease ran out (it was paused, or could not reach SSM to
+//! renew it: `aws::lock`) winds down the same way: another machine may hold
+//! the lock by now.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::aws::lock::Release;
 
 use tokio::sync::Notify;
 
 use crate::error::{exit, Error, Result};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
-static LOCK: Mutex<Option<PathBuf>> = Mutex::new(None);
+static LOCK: Mutex<Option<Release>> = Mutex::new(None);
+/// Until when the held lock's lease runs, in ms since the epoch; 0: no lock.
+static LEASE_UNTIL: AtomicU64 = AtomicU64::new(0);
+static LEASE_REPORTED: AtomicBool = AtomicBool::new(false);
 
 fn notify() -> &'static Notify {
     static NOTIFY: OnceLock<Notify> = OnceLock::new();
@@ -35,8 +44,9 @@ pub fn install() {
                 _ = term.recv() => {}
             }
             if REQUESTED.swap(true, Ordering::SeqCst) {
-                if let Some(lock) = LOCK.lock().ok().and_then(|l| l.clone()) {
-                    let _ = std::fs::remove_file(lock);
+                let held = LOCK.lock().ok().and_then(|l| l.clone());
+                if let Some(release) = held {
+                    let _ = tokio::time::timeout(Duration::from_secs(3), release.run()).await;
                 }
                 eprintln!("interrupted again: exiting now (the state file is up to date)");
                 std::process::exit(exit::INTERRUPTED as i32);
@@ -50,7 +60,28 @@ pub fn install() {
 }
 
 pub fn requested() -> bool {
-    REQUESTED.load(Ordering::SeqCst)
+    REQUESTED.load(Ordering::SeqCst) || lease_ran_out()
+}
+
+/// The held lock's lease has run out (see `aws::lock::Fence`).
+pub fn lease_ran_out() -> bool {
+    let until = LEASE_UNTIL.load(Ordering::SeqCst);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let out = until != 0 && now > until;
+    if out && !LEASE_REPORTED.swap(true, Ordering::SeqCst) {
+        eprintln!("the lock's lease ran out before it was renewed: another run may hold it now, so this one stops");
+        notify().notify_waiters();
+    }
+    out
+}
+
+/// Until when the held lock's lease runs (`None`: no lock held).
+pub fn lease(until: Option<SystemTime>) {
+    let ms = until.map(|t| t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(1).max(1));
+    LEASE_UNTIL.store(ms.unwrap_or(0), Ordering::SeqCst);
+    if until.is_none() {
+        LEASE_REPORTED.store(false, Ordering::SeqCst);
+    }
 }
 
 /// `Err(Interrupted)` once a signal came.
@@ -79,9 +110,9 @@ pub async fn sleep(d: std::time::Duration) -> Result<()> {
     }
 }
 
-/// The lock file to remove if a second signal ends the process.
-pub fn hold_lock(path: Option<PathBuf>) {
+/// The lock to release if a second signal ends the process.
+pub fn hold_lock(release: Option<Release>) {
     if let Ok(mut l) = LOCK.lock() {
-        *l = path;
+        *l = release;
     }
 }

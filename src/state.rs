@@ -1,12 +1,12 @@
-//! The local state file and lock of one deployment.
+//! The local state file of one deployment.
 //!
 //! The state is a cache and an audit trail — AWS tags are the source of
 //! truth — holding IDs only (never a secret or user-data), written atomically
-//! (temp file + rename) after every created resource. The lock file keeps two
-//! runs of the same deployment apart; it names its holder.
+//! (temp file + rename) after every created resource. The lock that keeps two
+//! runs apart lives in AWS (`aws::lock`), where every machine sees it.
 
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -45,7 +45,7 @@ impl State {
     }
 }
 
-/// Where a deployment's state and lock live.
+/// Where a deployment's state lives.
 #[derive(Debug, Clone)]
 pub struct StateStore {
     dir: PathBuf,
@@ -59,10 +59,6 @@ impl StateStore {
 
     pub fn path(&self) -> PathBuf {
         self.dir.join(format!("{}.json", self.name))
-    }
-
-    fn lock_path(&self) -> PathBuf {
-        self.dir.join(format!("{}.lock", self.name))
     }
 
     /// The saved state, if any. A file of another version is an error, not
@@ -113,136 +109,6 @@ impl StateStore {
             _ => Ok(()),
         }
     }
-
-    /// Takes the deployment's lock, or fails with exit 4 naming the holder.
-    /// A lock whose holder was killed on this host (its PID is gone) is
-    /// stale: it is taken over and reported in `Lock::took_over`.
-    pub fn lock(&self, command: &str) -> Result<Lock> {
-        match self.try_lock(command) {
-            Err(Error::LockHeld(msg)) => match self.holder() {
-                Some(old) if old.host == hostname() && !pid_alive(old.pid) => {
-                    let _ = fs::remove_file(self.lock_path());
-                    let mut lock = self.try_lock(command)?;
-                    lock.took_over = Some(old);
-                    Ok(lock)
-                }
-                _ => Err(Error::LockHeld(msg)),
-            },
-            other => other,
-        }
-    }
-
-    /// Who holds the lock, if anyone.
-    pub fn holder(&self) -> Option<LockInfo> {
-        fs::read_to_string(self.lock_path()).ok().and_then(|t| serde_json::from_str(&t).ok())
-    }
-
-    /// Removes the lock if its ID is `id` (`gascale force-unlock`).
-    pub fn force_unlock(&self, id: &str) -> Result<LockInfo> {
-        match self.holder() {
-            Some(h) if h.id == id => {
-                fs::remove_file(self.lock_path())
-                    .map_err(Error::io(format!("removing {}", self.lock_path().display())))?;
-                Ok(h)
-            }
-            Some(h) => Err(Error::Usage(format!(
-                "lock ID {id} does not match the lock of {} (held with ID {})",
-                self.name, h.id
-            ))),
-            None => Err(Error::Usage(format!("deployment {} is not locked", self.name))),
-        }
-    }
-
-    fn try_lock(&self, command: &str) -> Result<Lock> {
-        fs::create_dir_all(&self.dir).map_err(Error::io(format!("creating {}", self.dir.display())))?;
-        let path = self.lock_path();
-        let holder = LockInfo {
-            id: format!("{:016x}", lock_id()),
-            pid: std::process::id(),
-            host: hostname(),
-            command: command.to_owned(),
-            started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        };
-        // The lock appears with its holder already in it: written to a file
-        // of this run's own, then hard-linked into place, which fails if the
-        // lock exists (link(2): EEXIST). Creating the lock and then writing
-        // it let a second run read an empty lock in between.
-        let mine = self.dir.join(format!(".{}.lock.{}", self.name, holder.id));
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&mine)
-            .and_then(|mut f| f.write_all(serde_json::to_string(&holder).expect("lock serializes").as_bytes()))
-            .map_err(Error::io(format!("writing {}", mine.display())))?;
-        let linked = fs::hard_link(&mine, &path);
-        let _ = fs::remove_file(&mine);
-        match linked {
-            Ok(()) => {
-                crate::interrupt::hold_lock(Some(path.clone()));
-                Ok(Lock { path, info: holder, took_over: None })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let other = fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<LockInfo>(&t).ok());
-                Err(Error::LockHeld(match other {
-                    Some(o) => format!(
-                        "deployment {} is locked by `gascale {}` (pid {} on {}, since {}, lock ID {}): wait for it, \
-                         or if that run is gone, `gascale force-unlock {}`",
-                        self.name, o.command, o.pid, o.host, o.started, o.id, o.id
-                    ),
-                    None => format!("deployment {} is locked ({})", self.name, path.display()),
-                }))
-            }
-            Err(e) => Err(Error::io(format!("creating {}", path.display()))(e)),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LockInfo {
-    pub id: String,
-    pub pid: u32,
-    pub host: String,
-    pub command: String,
-    pub started: String,
-}
-
-/// Held while a mutating command runs; removed on drop.
-#[derive(Debug)]
-pub struct Lock {
-    path: PathBuf,
-    pub info: LockInfo,
-    /// The stale lock of a killed run that this one replaced.
-    pub took_over: Option<LockInfo>,
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        crate::interrupt::hold_lock(None);
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
-fn lock_id() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-    h.finish()
-}
-
-fn pid_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        true
-    }
-}
-
-fn hostname() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown-host".into())
 }
 
 #[cfg(test)]
@@ -250,7 +116,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn save_load_round_trip_and_lock_exclusion() {
+    fn save_load_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(dir.path(), "demo");
         assert_eq!(store.load().unwrap(), None);
@@ -258,11 +124,5 @@ mod tests {
         s.resources.insert("vpc".into(), "vpc-1".into());
         store.save(&s).unwrap();
         assert_eq!(store.load().unwrap(), Some(s));
-        let lock = store.lock("up").unwrap();
-        let err = store.lock("up").unwrap_err();
-        assert_eq!(err.exit_code(), 4);
-        assert!(err.to_string().contains(&lock.info.id), "{err}");
-        drop(lock);
-        assert!(store.lock("up").is_ok());
     }
 }

@@ -187,6 +187,7 @@ class RequestLog:
         self.lock = threading.Lock()
         self.file = open(path, "a", buffering=1) if path else None
         self.ssm = SsmResults()
+        self.parameters = threading.Lock()
         self.dlm = Dlm(DEFAULT_ACCOUNT_ID)
         self.faults = faults
 
@@ -300,6 +301,14 @@ class RequestLog:
             return self.account_attributes(environ, start_response)
         if op == "DescribeSpotInstanceRequests" and self.strict.enabled:
             return self.paginated(environ, body, start_response, "spotInstanceRequestSet")
+        if op in ("PutParameter", "DeleteParameter"):
+            # SSM creates a parameter without Overwrite atomically: of two
+            # creations of one name, one answers ParameterAlreadyExists (SSM
+            # API reference, PutParameter). moto checks, then inserts: under
+            # its threaded server two creations could both succeed, so
+            # parameter writes go one at a time (gascale's lock relies on it).
+            with self.parameters:
+                return [_read_all(self.app(environ, start_response))]
         if op == "SendCommand":
             self.ssm.record(body)
         elif op == "GetCommandInvocation":

@@ -85,6 +85,9 @@ pub fn transient_for(op: &str, code: &str, message: &str) -> Option<Duration> {
         // created moments ago (terraform s3/service_package.go,
         // bucket_public_access_block.go: bucketPropagationTimeout = 2 min).
         ("s3", "OperationAborted") => Some(PROPAGATION),
+        // SSM: "There are concurrent updates for a resource that supports one
+        // update at a time" (API reference, PutParameter: TooManyUpdates).
+        ("ssm", "TooManyUpdates") => Some(PROPAGATION),
         ("s3", "NoSuchBucket") if name.starts_with("Put") => Some(PROPAGATION),
         // EC2 is eventually consistent: an ID created moments ago may be
         // unknown to the next call (EC2 developer guide, "Eventual

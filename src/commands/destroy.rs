@@ -98,7 +98,7 @@ pub async fn destroy(
     if dry_run {
         return Ok(None);
     }
-    let _lock = session.store.lock("destroy")?;
+    let _lock = ctx.lock(&session.clients, session.d.name(), "destroy").await?;
     let state = session.store.load()?;
     let (inventory, workers) = owned(session, state.as_ref()).await?;
     let d = &session.d;
@@ -149,6 +149,8 @@ pub async fn destroy(
     };
     if left.steps.is_empty() {
         session.store.remove()?;
+        // What a killed run meant to create is gone with the rest.
+        crate::aws::intents::write(&session.clients, d.name(), &Default::default()).await?;
         let final_snapshot = env.ids.lock().expect("ids lock").get(crate::plan::backup::FINAL_SNAPSHOT).cloned();
         return Ok(Some(Destroyed {
             deployment: d.name().into(),

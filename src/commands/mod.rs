@@ -33,6 +33,8 @@ pub struct Context {
     pub state_dir: PathBuf,
     pub yes: bool,
     pub timeout: Duration,
+    /// `--lock-lease`.
+    pub lock_lease: Duration,
     pub parallelism: usize,
     /// `-v` count: `plan` shows every attribute from 1 on.
     pub verbose: u8,
@@ -55,6 +57,7 @@ impl Context {
             state_dir: g.state_dir.clone(),
             yes: g.yes,
             timeout: g.timeout,
+            lock_lease: g.lock_lease,
             parallelism: g.parallelism as usize,
             verbose: g.verbose,
             aws: AwsSettings {
@@ -124,6 +127,19 @@ impl Context {
     /// The deployment and AWS clients for it. The region is resolved once
     /// here — `--region`, else `metadata.region`, else the SDK's chain — and
     /// written back into the deployment so every later step uses the same.
+    /// Takes `deployment`'s lock (in AWS) for `command`, saying so when it
+    /// took over a stale one.
+    pub async fn lock(&self, clients: &Clients, deployment: &str, command: &str) -> Result<crate::aws::lock::Lock> {
+        let lock = crate::aws::lock::acquire(clients, &self.progress, deployment, command, self.lock_lease).await?;
+        if let Some(old) = &lock.took_over {
+            self.progress.warn(format!(
+                "took over the stale lock of {} (its lease ran out or its process is gone)",
+                old.describe()
+            ));
+        }
+        Ok(lock)
+    }
+
     pub async fn connect(&self) -> Result<(Deployment, Clients)> {
         let mut d = self.deployment()?;
         let mut settings = self.aws.clone();
@@ -177,12 +193,9 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
     match command {
         Command::Status => status::run(ctx).await,
         Command::ForceUnlock(args) => {
-            let d = ctx.deployment()?;
-            let held = crate::state::StateStore::new(&ctx.state_dir, d.name()).force_unlock(&args.id)?;
-            ctx.progress.info(format!(
-                "removed the lock of `gascale {}` (pid {} on {}, since {})",
-                held.command, held.pid, held.host, held.started
-            ));
+            let (d, clients) = ctx.connect().await?;
+            let held = crate::aws::lock::force_unlock(&clients, d.name(), &args.id).await?;
+            ctx.progress.info(format!("removed the lock of {}", held.describe()));
             Ok(exit::OK)
         }
         Command::Schema => ctx.output.emit(&config::json_schema()).map(|_| exit::OK),

@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use crate::aws::discover::{self, Inventory, Names};
+use crate::aws::lock::Lock;
 use crate::aws::{Clients, Identity};
 use crate::config::Deployment;
 use crate::error::Result;
 use crate::plan::apply::Env;
 use crate::plan::{self, desired, Known, Plan};
-use crate::state::{Lock, State, StateStore};
+use crate::state::{State, StateStore};
 
 use super::Context;
 
@@ -36,7 +37,10 @@ impl Session {
     pub async fn open_discovered(ctx: &Context, lock: Option<&str>) -> Result<(Session, Option<Lock>, Inventory)> {
         let (d, clients) = ctx.connect().await?;
         let store = StateStore::new(&ctx.state_dir, d.name());
-        let lock = lock.map(|command| store.lock(command)).transpose()?;
+        let lock = match lock {
+            Some(command) => Some(ctx.lock(&clients, d.name(), command).await?),
+            None => None,
+        };
         let identity = tokio::sync::OnceCell::new();
         let bucket = async {
             let id = identity.get_or_try_init(|| clients.identity()).await?;
@@ -65,6 +69,22 @@ impl Session {
         let bucket = d.bucket_name(&identity.account, d.region());
         let store = StateStore::new(&ctx.state_dir, d.name());
         Session { d, clients, identity, store, bucket }
+    }
+
+    /// The state file, with the intents a run on another machine left in SSM
+    /// (`aws::intents`) added; true when SSM holds any.
+    pub async fn state(&self) -> Result<(Option<State>, bool)> {
+        let local = self.store.load()?;
+        let shared = crate::aws::intents::read(&self.clients, self.d.name()).await?;
+        if shared.is_empty() {
+            return Ok((local, false));
+        }
+        let d = &self.d;
+        let mut state = local.unwrap_or_else(|| State::new(d.name(), d.region(), &self.identity.account));
+        for (address, value) in shared {
+            state.intents.entry(address).or_insert(value);
+        }
+        Ok((Some(state), true))
     }
 
     /// Discovers the deployment (the session knows its bucket's name).

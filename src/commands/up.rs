@@ -22,13 +22,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     if let Some(from) = &args.restore_from {
         session.d.gitlab.restore_from = Some(restore_source(&session, &inventory, from).await?);
     }
-    if let Some(old) = _lock.as_ref().and_then(|l| l.took_over.as_ref()) {
-        ctx.progress.warn(format!(
-            "took over the stale lock of a killed `gascale {}` (pid {}, since {})",
-            old.command, old.pid, old.started
-        ));
-    }
-    let state = session.store.load()?;
+    let (state, shared_intents) = session.state().await?;
     let plan = session.plan(ctx, &inventory, state.as_ref(), args.allow_unlisted_version).await?;
     if args.dry_run {
         ctx.output.emit(&PlanReport::new(&plan, ctx.verbose > 0))?;
@@ -53,6 +47,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
         )));
     }
     let env = session.env(ctx, &inventory, state, args.allow_host_replacement, &plan);
+    env.shared_intents.store(shared_intents, std::sync::atomic::Ordering::SeqCst);
     // A bootstrap that failed on a host this run keeps runs again: its cause
     // (a data volume attached late, a registry down) may be gone.
     let kept_host = plan.step(desired::HOST).filter(|s| s.action != Action::Replace).and_then(|s| s.id.clone());

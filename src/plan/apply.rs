@@ -38,6 +38,9 @@ pub struct Env {
     /// The GitLab the data volume holds (`ee 19.3.0`), when known: a new
     /// host boots it; `gitlab/app` moves it on.
     pub data_gitlab: Mutex<Option<String>>,
+    /// SSM holds intents of this deployment (`aws::intents`): cleared once
+    /// every one of them is recorded.
+    pub shared_intents: std::sync::atomic::AtomicBool,
 }
 
 impl Env {
@@ -70,6 +73,7 @@ impl Env {
             ami: tokio::sync::OnceCell::new(),
             launched_host: std::sync::atomic::AtomicBool::new(false),
             data_gitlab: Mutex::new(None),
+            shared_intents: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -107,14 +111,29 @@ impl Env {
     /// Records, before the call that creates it, what `address` is about to
     /// be (see `State::intents`); returns an intent an earlier, interrupted
     /// run recorded instead, so a resumed run reuses it.
-    pub fn intend(&self, address: &str, value: &str) -> Result<String> {
-        let mut state = self.state.lock().expect("state lock");
-        if let Some(earlier) = state.intents.get(address) {
-            return Ok(earlier.clone());
-        }
-        state.intents.insert(address.to_owned(), value.to_owned());
-        self.store.save(&state)?;
+    /// Kept in SSM too, for a run on another machine (`aws::intents`).
+    pub async fn intend(&self, address: &str, value: &str) -> Result<String> {
+        let intents = {
+            let mut state = self.state.lock().expect("state lock");
+            if let Some(earlier) = state.intents.get(address) {
+                return Ok(earlier.clone());
+            }
+            state.intents.insert(address.to_owned(), value.to_owned());
+            self.store.save(&state)?;
+            state.intents.clone()
+        };
+        self.shared_intents.store(true, std::sync::atomic::Ordering::SeqCst);
+        crate::aws::intents::write(&self.clients, self.d.name(), &intents).await?;
         Ok(value.to_owned())
+    }
+
+    /// Clears the intents kept in SSM once none is outstanding.
+    async fn settle_intents(&self) -> Result<()> {
+        let none_left = self.state.lock().expect("state lock").intents.is_empty();
+        if none_left && self.shared_intents.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            crate::aws::intents::write(&self.clients, self.d.name(), &Default::default()).await?;
+        }
+        Ok(())
     }
 
     pub fn forget(&self, address: &str) -> Result<()> {
@@ -243,6 +262,9 @@ pub async fn apply(env: Arc<Env>, plan: &Plan, parallelism: usize) -> Result<Out
         outcome.skipped.push(s.address.clone());
     }
     outcome.interrupted = crate::interrupt::requested();
+    if let Err(e) = env.settle_intents().await {
+        env.progress.warn(format!("the intents kept in SSM stay until the next run: {e}"));
+    }
     Ok(outcome)
 }
 

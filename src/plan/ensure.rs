@@ -105,7 +105,7 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
             if existing.is_none() {
                 // S3 cannot tag a bucket in CreateBucket: a run killed before
                 // the tagging must still know the bucket is its own.
-                env.intend(&step.address, name)?;
+                env.intend(&step.address, name).await?;
             }
             s3::ensure_bucket(c, name, &d.cache, &tags, existing.is_some()).await?;
             s3::put_tags(c, name, &tags::with_spec(&tags, &step.fingerprint)).await?;
@@ -264,7 +264,7 @@ async fn launch(
     // reference, "Ensuring idempotency"). A fresh nonce per launch, recorded
     // before the call and cleared once the host is recorded: the SDK's own
     // retries and a resumed run reuse it, a replacement gets a new one.
-    let nonce = env.intend(desired::HOST, &format!("{:016x}", rand_nonce()))?;
+    let nonce = env.intend(desired::HOST, &format!("{:016x}", rand_nonce())).await?;
     let token: String =
         Sha256::digest(format!("{}/{}/{}/{fingerprint}/{nonce}", env.account, d.region(), d.name()).as_bytes())
             .iter()

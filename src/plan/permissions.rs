@@ -185,6 +185,13 @@ pub fn operator_policy(bucket: &str) -> Value {
                 "Resource": format!("arn:aws:iam::*:role/{}", crate::aws::dlm::DEFAULT_ROLE)
             },
             {
+                // The deployment's lock (aws::lock): /gascale/<name>/lock
+                // and its takeover section, in the deployment's region.
+                "Sid": "DeploymentLock", "Effect": "Allow",
+                "Action": ["ssm:DeleteParameter", "ssm:GetParameter", "ssm:PutParameter"],
+                "Resource": "arn:aws:ssm:*:*:parameter/gascale/*"
+            },
+            {
                 "Sid": "PublicAmiParameters", "Effect": "Allow", "Action": "ssm:GetParameter",
                 "Resource": "arn:aws:ssm:*::parameter/aws/service/*"
             },

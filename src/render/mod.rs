@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("runner-update.sh", include_str!("../../templates/runner-update.sh.hbs")),
     ("worker-user-data.sh", include_str!("../../templates/worker-user-data.sh.hbs")),
     ("gitlab-upgrade.sh", include_str!("../../templates/gitlab-upgrade.sh.hbs")),
+    ("verify.sh", include_str!("../../templates/verify.sh.hbs")),
 ];
 
 /// Copied verbatim into the user-data; it takes its inputs from the environment.
@@ -139,6 +140,33 @@ pub fn gitlab_upgrade(d: &Deployment, inputs: &HostInputs, stop: &str) -> Result
     shared_registry()
         .render("gitlab-upgrade.sh", &ctx)
         .map_err(|e| Error::Failed(format!("rendering template gitlab-upgrade.sh: {e}")))
+}
+
+/// The script `gascale verify` runs on the host (templates/verify.sh.hbs):
+/// the pipeline may take `timeout` seconds, a job may wait `pending` seconds
+/// for a runner to pick it.
+pub fn verify(d: &Deployment, inputs: &HostInputs, timeout: u64, pending: u64) -> Result<String> {
+    #[derive(Serialize)]
+    struct Verify<'a> {
+        #[serde(flatten)]
+        base: context::Context<'a>,
+        runner_description: String,
+        verify_tags: String,
+        verify_timeout: u64,
+        verify_pending: u64,
+    }
+    let registration = &d.runner.registration;
+    // An untagged job runs only on a runner with run_untagged (GitLab CI/CD
+    // docs, "Use tags to control which jobs a runner can run").
+    let tags: &[String] = if registration.run_untagged { &[] } else { &registration.tags };
+    let ctx = Verify {
+        base: context::Context::new(d, inputs),
+        runner_description: d.runner_description(),
+        verify_tags: serde_json::to_string(tags).expect("tags serialize"),
+        verify_timeout: timeout,
+        verify_pending: pending,
+    };
+    shared_registry().render("verify.sh", &ctx).map_err(|e| Error::Failed(format!("rendering template verify.sh: {e}")))
 }
 
 /// Renders every bootstrap file for a deployment and the IDs `up` found.

@@ -187,7 +187,7 @@ fn a_snapshot_of_a_newer_gitlab_an_unknown_one_or_another_edition_is_refused_bef
         assert!(r.stderr.contains(&format!("gitlab.restore_from: snapshot {snap} holds GitLab ")), "{}", r.stderr);
         assert!(r.stderr.contains(why), "{}", r.stderr);
         let mutating: Vec<String> =
-            emulator.operations()[before..].iter().filter(|o| crate::harness::is_mutating(o)).cloned().collect();
+            emulator.operations()[before..].iter().filter(|o| crate::harness::changes_deployment(o)).cloned().collect();
         assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
     }
     // A direct step (no stop between) is a legal start: GitLab migrates the

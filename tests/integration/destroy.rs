@@ -281,7 +281,7 @@ fn destroy_needs_yes_without_a_terminal_and_dry_run_changes_nothing() {
     assert_eq!(dry.code, 0);
     assert!(dry.stdout.contains("Plan: 0 to add, 0 to change, 21 to destroy."), "{}", dry.stdout);
     let mutating: Vec<String> =
-        emulator.operations()[before..].iter().filter(|o| crate::harness::is_mutating(o)).cloned().collect();
+        emulator.operations()[before..].iter().filter(|o| crate::harness::changes_deployment(o)).cloned().collect();
     assert!(mutating.is_empty(), "destroy --dry-run called {mutating:?}");
     assert_eq!(owned::count(&sdk_at(&emulator.endpoint), &name), owned::complete());
 }
@@ -583,7 +583,7 @@ fn reap_expired_destroys_what_is_past_its_expiry_and_nothing_else() {
         .collect();
     assert_eq!(reaped, [past.as_str()]);
     assert!(
-        emulator.operations()[before..].iter().all(|o| !crate::harness::is_mutating(o)),
+        emulator.operations()[before..].iter().all(|o| !crate::harness::changes_deployment(o)),
         "a dry run changed something"
     );
     let r = emulator.gascale(

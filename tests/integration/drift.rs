@@ -229,7 +229,8 @@ fn what_would_fail_halfway_is_refused_before_any_change() {
     let r = emulator.gascale(&w, &["up", "--no-wait"]);
     assert_eq!(r.code, 64, "{}", r.stderr);
     assert!(r.stderr.contains("gitlab.instance_type: t4g.xlarge runs arm64, not x86_64 (gitlab.arch)"), "{}", r.stderr);
-    let mutating: Vec<String> = emulator.operations().into_iter().filter(|o| crate::harness::is_mutating(o)).collect();
+    let mutating: Vec<String> =
+        emulator.operations().into_iter().filter(|o| crate::harness::changes_deployment(o)).collect();
     assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
 }
 
@@ -253,7 +254,7 @@ fn a_deployment_that_would_run_out_of_elastic_ips_is_refused_before_any_change()
         r.stderr
     );
     let mutating: Vec<String> =
-        emulator.operations()[before..].iter().filter(|o| crate::harness::is_mutating(o)).cloned().collect();
+        emulator.operations()[before..].iter().filter(|o| crate::harness::changes_deployment(o)).cloned().collect();
     assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
 }
 
@@ -277,7 +278,7 @@ fn a_deployment_past_the_vpc_quota_is_refused_before_any_change() {
         r.stderr
     );
     let mutating: Vec<String> =
-        emulator.operations()[before..].iter().filter(|o| crate::harness::is_mutating(o)).cloned().collect();
+        emulator.operations()[before..].iter().filter(|o| crate::harness::changes_deployment(o)).cloned().collect();
     assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
 }
 

@@ -217,6 +217,28 @@ impl PrivateEmulator {
             .collect()
     }
 
+    /// Every request so far, as the emulator logged it (op, strict, ...).
+    pub fn log(&self) -> Vec<serde_json::Value> {
+        let log = std::fs::read_to_string(self.dir.path().join("requests.jsonl")).unwrap_or_default();
+        log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// The emulator's clock (its log's times), in seconds since the epoch.
+    pub fn now(&self) -> f64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+    }
+
+    /// Changing calls (see `is_mutating`) that arrived at `since` or later.
+    pub fn mutating_since(&self, since: f64) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.path().join("requests.jsonl")).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["arrived"].as_f64().unwrap_or_default() >= since)
+            .map(|v| v["op"].as_str().unwrap_or_default().to_owned())
+            .filter(|op| is_mutating(op))
+            .collect()
+    }
+
     /// Changes the emulator's fault rates from now on.
     pub fn set_faults(&self, throttle: f64, error: f64, seed: u64) {
         let body = serde_json::json!({"throttle": throttle, "error": error, "seed": seed});
@@ -257,6 +279,14 @@ impl Drop for PrivateEmulator {
         }
         let _ = Command::new(root().join("scripts/aws-emulator")).args(["stop", "--dir"]).arg(self.dir.path()).output();
     }
+}
+
+/// Whether an AWS operation changes the deployment: any changing call but
+/// SSM's parameter writes, which are gascale's lock and intents (`aws::lock`,
+/// `aws::intents`) — taken and released by every `up`, even a refused or
+/// no-op one.
+pub fn changes_deployment(op: &str) -> bool {
+    is_mutating(op) && !matches!(op, "PutParameter" | "DeleteParameter")
 }
 
 /// Whether an AWS operation changes anything (read operations are

@@ -321,3 +321,45 @@ fn a_worker_role_an_older_gascale_gave_ssm_loses_it() {
     assert_eq!(w.gascale(&["plan", "--detailed-exitcode"]).code, 0);
     assert_eq!(w.gascale(&["destroy", "--yes"]).code, 0);
 }
+
+/// The operator policy's SSM statements, by resource: moto evaluates only
+/// actions, and `ssm:GetParameter` is in two statements with different
+/// resources, so the operator test cannot tell them apart.
+#[test]
+fn the_operator_policy_scopes_parameters_to_the_lock_and_the_public_amis() {
+    let policy = gascale::plan::permissions::operator_policy("gascale-*");
+    let region = "eu-west-1";
+    let own = |path: &str| format!("arn:aws:ssm:{region}:{ACCOUNT}:parameter{path}");
+    let name = "ci-123";
+    let mut needed = Vec::new();
+    for path in [
+        gascale::aws::lock::parameter(name),
+        format!("{}.takeover", gascale::aws::lock::parameter(name)),
+        gascale::aws::intents::parameter(name),
+    ] {
+        for action in ["ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter"] {
+            needed.push(call(action, own(&path), "aws::lock"));
+        }
+    }
+    // A public parameter's ARN has no account (SSM user guide, "Working with public parameters").
+    let ami = |p: String| call("ssm:GetParameter", format!("arn:aws:ssm:{region}::parameter{p}"), "ec2::host_ami");
+    // The host's image (aws::ec2::al2023_ami), the workers' (pins).
+    needed.push(ami("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64".into()));
+    needed.push(ami(gascale::pins::ubuntu_lts_parameter(gascale::config::Arch::X86_64)));
+    needed.push(ami(gascale::pins::ecs_al2023_parameter(gascale::config::Arch::Arm64).into()));
+    for c in &needed {
+        assert!(allows(&policy, c), "{} on {} ({}) is denied", c.action, c.resource, c.source);
+    }
+    for (action, resource) in [
+        ("ssm:GetParameter", own("/prod/database-password")),
+        ("ssm:PutParameter", own("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")),
+        ("ssm:DeleteParameter", format!("arn:aws:ssm:{region}::parameter/aws/service/ecs/optimized-ami")),
+    ] {
+        assert!(!allows(&policy, &call(action, resource.clone(), "none")), "{action} on {resource} is allowed");
+    }
+    for sid in ["DeploymentLock", "PublicAmiParameters"] {
+        let mut without = policy.clone();
+        without["Statement"].as_array_mut().unwrap().retain(|s| s["Sid"] != sid);
+        assert!(needed.iter().any(|c| !allows(&without, c)), "without {sid} every SSM call is still allowed");
+    }
+}

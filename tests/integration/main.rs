@@ -14,6 +14,7 @@ mod harness;
 mod host;
 mod iam;
 mod images;
+mod lock;
 mod operator;
 mod owned;
 mod resume;

@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use base64::Engine;
 
-use crate::harness::{gascale, is_mutating, runtime, sdk, unique_name, PrivateEmulator, Workdir};
+use crate::harness::{changes_deployment, gascale, runtime, sdk, unique_name, PrivateEmulator, Workdir};
 use crate::owned;
 
 /// A deployment of `name` with `extra` settings. Its runner uses
@@ -194,14 +194,14 @@ fn second_up_and_plan_make_no_mutating_call() {
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert!(second.stderr.contains("no changes"), "{}", second.stderr);
     let ops = emulator.operations()[before..].to_vec();
-    let mutating: Vec<&String> = ops.iter().filter(|o| is_mutating(o)).collect();
+    let mutating: Vec<&String> = ops.iter().filter(|o| changes_deployment(o)).collect();
     assert!(mutating.is_empty(), "a no-op up called {mutating:?}");
     assert!(ops.len() <= 30, "a no-op up made {} reads: {ops:?}", ops.len());
     let before = emulator.operations().len();
     let plan = emulator.gascale(&w, &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     assert!(plan.stdout.contains("Plan: 0 to add, 0 to change, 0 to destroy."));
-    assert!(emulator.operations()[before..].iter().all(|o| !is_mutating(o)));
+    assert!(emulator.operations()[before..].iter().all(|o| !changes_deployment(o)));
 }
 
 #[test]
@@ -263,7 +263,7 @@ fn plan_on_an_empty_a_half_built_and_a_complete_deployment() {
     let half = emulator.gascale(&w, &["plan", "--detailed-exitcode"]);
     assert_eq!(half.code, 2);
     insta::assert_snapshot!("plan-half-built", filters(&half.stdout));
-    assert!(emulator.operations()[before..].iter().all(|o| !is_mutating(o)), "plan mutated");
+    assert!(emulator.operations()[before..].iter().all(|o| !changes_deployment(o)), "plan mutated");
     let json = emulator.gascale(&w, &["plan", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(v["summary"]["add"], 4, "the host, its GitLab, its runner configuration and the bucket");

@@ -183,7 +183,7 @@ fn a_downgrade_or_an_unlisted_version_is_refused_before_any_change() {
         assert!(r.stderr.contains("gitlab.version: the host runs GitLab ee 17.4.0"), "{}", r.stderr);
         assert!(r.stderr.contains(why), "{}", r.stderr);
         let mutating: Vec<String> =
-            emulator.operations()[before..].iter().filter(|o| crate::harness::is_mutating(o)).cloned().collect();
+            emulator.operations()[before..].iter().filter(|o| crate::harness::changes_deployment(o)).cloned().collect();
         assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
         if let Some(flag) = flag {
             let plan = emulator.gascale(&d.w, &["plan", flag]);
