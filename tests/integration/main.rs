@@ -23,3 +23,4 @@ mod strict;
 mod templates;
 mod up;
 mod upgrades;
+mod verify;
