@@ -119,9 +119,16 @@ pub enum Command {
     Render(RenderArgs),
     /// Mint a GitLab personal access token on the host and print it alone (never stored by gascale).
     #[command(
-        after_help = "Examples:\n  GITLAB_TOKEN=$(gascale token --scopes api --expires-in 1d)\n  gascale token --revoke gascale-ci-123-20261207T101500Z"
+        after_help = "Examples:\n  gascale token --revoke gascale-ci-123-20261207T101500Z\n  GITLAB_TOKEN=$(gascale token --scopes api --expires-in 1d)"
     )]
     Token(TokenArgs),
+    /// Prove that the fleet runs jobs: a two-job pipeline in a throwaway project (cache, artifact, a worker).
+    #[command(
+        after_help = "Exit codes: 0 ok; 10 GitLab's API; 11 no runner registered; 12 runner not contacting GitLab; \
+13 no worker launched; 14 worker unreachable; 15 no Docker on the worker; 16 cache; 17 a job failed; 18 timed out.\n\n\
+Examples:\n  gascale verify\n  gascale verify --within 30m --output json"
+    )]
+    Verify(VerifyArgs),
     /// Take a snapshot of GitLab's data volume now and print its ID.
     #[command(after_help = "Examples:\n  gascale snapshot\n  SNAP=$(gascale snapshot --wait)")]
     Snapshot(SnapshotArgs),
@@ -183,6 +190,29 @@ pub struct UpArgs {
     /// Accept a GitLab version beyond the upgrade path gascale knows (docs.gitlab.com/update/upgrade_paths).
     #[arg(long)]
     pub allow_unlisted_version: bool,
+    /// Once GitLab is up, prove that the fleet runs jobs (`gascale verify`); its exit code on failure.
+    #[arg(long, conflicts_with_all = ["no_wait", "dry_run"])]
+    pub verify: bool,
+    /// With --verify: how long its pipeline may take.
+    #[arg(long, value_name = "DURATION", value_parser = parse_within, default_value = "20m", requires = "verify")]
+    pub verify_within: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// How long the pipeline may take, workers' launch included (at most 50m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_within, default_value = "20m")]
+    pub within: Duration,
+}
+
+/// A pipeline's time: within the hour SSM gives a command (AWS-RunShellScript's
+/// executionTimeout, 3600 s by default), with room for the token and clean-up.
+fn parse_within(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(60) || d > Duration::from_secs(50 * 60) {
+        return Err(format!("{s:?}: between 1m and 50m"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]

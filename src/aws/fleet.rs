@@ -280,3 +280,24 @@ pub async fn delete_group(c: &Clients, progress: &Progress, name: &str, timeout:
     })
     .await
 }
+
+/// The status messages of the group's failed or cancelled scaling
+/// activities, newest first (DescribeScalingActivities lists newest first;
+/// StatusCode Failed/Cancelled carries AWS's reason in StatusMessage, e.g.
+/// insufficient capacity or a vCPU quota: Auto Scaling API reference).
+pub async fn failed_activities(c: &Clients, group: &str) -> Result<Vec<String>> {
+    use aws_sdk_autoscaling::types::ScalingActivityStatusCode as Status;
+    let request = c.autoscaling.describe_scaling_activities().auto_scaling_group_name(group).max_records(20);
+    let out = retry::send("autoscaling:DescribeScalingActivities", request, |r| r.send())
+        .await
+        .map_err(on("autoscaling:DescribeScalingActivities", group))?;
+    Ok(out
+        .activities()
+        .iter()
+        .filter(|a| matches!(a.status_code(), Some(Status::Failed | Status::Cancelled)))
+        .map(|a| {
+            let when = a.start_time().map(|t| format!("{t} ")).unwrap_or_default();
+            format!("{when}{}", a.status_message().or(a.description()).unwrap_or("no reason given"))
+        })
+        .collect())
+}

@@ -12,6 +12,7 @@ mod snapshots;
 mod status;
 mod token;
 mod up;
+mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -220,6 +221,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
         Command::Exec(args) => host::exec(ctx, &args.command).await,
         Command::Render(args) => render::run(ctx, &args.out, args.offline).await,
         Command::Token(args) => token::run(ctx, &args).await,
+        Command::Verify(args) => verify::run(ctx, args.within).await,
         Command::Snapshot(args) => snapshots::take(ctx, args.wait).await,
         Command::Snapshots(args) => snapshots::list(ctx, args.deployment).await,
         Command::Reap(args) => reap::run(ctx, &args).await,

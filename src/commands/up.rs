@@ -116,7 +116,7 @@ async fn converge(
     let expires = expiry(ctx, args, session, env, recorded_expiry).await?;
     let outputs = outputs(session, env).expiring(expires);
     let host = outputs.host_instance_id.clone();
-    let bootstrap = match (args.no_wait, host) {
+    let bootstrap = match (args.no_wait, host.clone()) {
         (true, _) | (_, None) => None,
         (false, Some(host)) => {
             Some(crate::aws::ec2::wait_bootstrap(&session.clients, &ctx.progress, &host, ctx.timeout).await?)
@@ -131,7 +131,17 @@ async fn converge(
         ));
     }
     ctx.output.emit(&Outputs { bootstrap, ..outputs })?;
-    Ok(exit::OK)
+    match host.filter(|_| args.verify) {
+        // The outputs are stdout's; the verification's lines go to stderr.
+        Some(host) => {
+            let v = super::verify::verify(ctx, session, &host, args.verify_within).await?;
+            let mut text = Vec::new();
+            v.text(&mut text).map_err(Error::io("formatting the verification"))?;
+            ctx.progress.info(String::from_utf8_lossy(&text).trim_end());
+            Ok(super::verify::code(&v))
+        }
+        None => Ok(exit::OK),
+    }
 }
 
 /// The deployment's expiry, recorded on its VPC (where `reap` reads it):

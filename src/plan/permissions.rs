@@ -76,6 +76,7 @@ pub const AUTOSCALING: &[&str] = &[
     "CreateOrUpdateTags",
     "DeleteAutoScalingGroup",
     "DescribeAutoScalingGroups",
+    "DescribeScalingActivities",
     "SuspendProcesses",
     "UpdateAutoScalingGroup",
 ];

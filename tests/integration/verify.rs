@@ -5,7 +5,9 @@
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use crate::harness::{emulator_control, publish_bootstrap, runtime, sdk_at, unique_name, PrivateEmulator};
 use crate::templates::{example, rendered, with_region, Host};
+use crate::up::minimal;
 
 /// What the fake GitLab API accepts, as `gitlab-rails runner` minted it.
 const TOKEN: &str = "glpat-VerifyStub_0123456789";
@@ -152,4 +154,76 @@ fn the_pipeline_writes_and_reads_a_cache_entry_and_an_artifact_on_the_runners_ta
     assert_eq!(ci["write"]["artifacts"]["paths"], serde_json::json!(["artifact.txt"]));
     let read = ci["read"]["script"].to_string();
     assert!(read.contains("verify-cache/marker") && read.contains("artifact.txt"), "{read}");
+}
+
+/// What the host's `verify.sh` printed and exited with, as SSM reports it.
+fn host_answers(emulator: &PrivateEmulator, host: &str, code: i32, stdout: &str) {
+    let status = if code == 0 { "Success" } else { "Failed" };
+    let body = serde_json::json!({
+        "InstanceId": host, "Status": status, "ResponseCode": code, "StandardOutputContent": stdout,
+    });
+    emulator_control(&emulator.endpoint, "POST", "/gascale-test/ssm-result", &body.to_string());
+}
+
+fn deployed(emulator: &PrivateEmulator, name: &str, extra: &str) -> (crate::harness::Workdir, String) {
+    let w = minimal(name, extra);
+    let r = emulator.gascale(&w, &["up", "--no-wait", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let host = out["host_instance_id"].as_str().unwrap().to_owned();
+    runtime().block_on(publish_bootstrap(&sdk_at(&emulator.endpoint), &host, "complete"));
+    (w, host)
+}
+
+#[test]
+fn gascale_verify_runs_the_script_on_the_host_and_exits_with_the_layer_s_code() {
+    let emulator = PrivateEmulator::start();
+    let (w, host) = deployed(&emulator, &unique_name("verify"), "");
+    // The lines LAYERS' "unreachable" scenario makes the script print.
+    let unreachable = "gascale-verify: pipeline 410 of project gascale-verify-1796636862\n--- last lines of job write's log:\n\
+        Dialing instance i-0aaaabbbbccccdddd...\nERROR: Preparation failed: dial tcp 10.0.130.17:22: i/o timeout\n\
+        gascale-verify: worker-reach: the runner could not reach the worker of job write (security group, EC2 Instance Connect)\n";
+    host_answers(&emulator, &host, 14, unreachable);
+    let r = emulator.gascale(&w, &["verify"]);
+    assert_eq!(r.code, 14, "{}", r.stderr);
+    assert!(r.stdout.ends_with("gascale-verify: worker-reach: the runner could not reach the worker of job write (security group, EC2 Instance Connect)\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("i/o timeout"), "the log lines that show it: {}", r.stdout);
+    assert!(r.stderr.contains("verification failed at worker-reach"), "{}", r.stderr);
+    let json = emulator.gascale(&w, &["verify", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        (v["ok"].as_bool(), v["layer"].as_str(), v["exit_code"].as_i64()),
+        (Some(false), Some("worker-reach"), Some(14))
+    );
+    // What ran on the host is the rendered verify.sh.
+    let sent = emulator_control(&emulator.endpoint, "GET", &format!("/gascale-test/ssm-commands?instance={host}"), "");
+    assert!(sent.contains("gascale verify: proves on the GitLab host") && sent.contains("RUNNER_NAME="), "{sent}");
+
+    host_answers(&emulator, &host, 0, "gascale-verify: pipeline 411 of project p\ngascale-verify: ok: pipeline 411 passed: write stored a cache entry and an artifact, read got both on a worker\n");
+    assert_eq!(emulator.gascale(&w, &["verify"]).code, 0);
+    // `up --verify`: the outputs on stdout (they stay parseable), the verdict on stderr.
+    let up = emulator.gascale(&w, &["up", "--verify", "--output", "dotenv"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    assert!(up.stdout.contains("GITLAB_URL=") && !up.stdout.contains("gascale-verify: "), "{}", up.stdout);
+    assert!(up.stderr.contains("gascale-verify: ok: pipeline 411 passed"), "{}", up.stderr);
+    host_answers(&emulator, &host, 16, "gascale-verify: cache: job read did not get job write's cache\n");
+    assert_eq!(emulator.gascale(&w, &["up", "--verify"]).code, 16);
+    assert_eq!(emulator.gascale(&w, &["destroy", "--yes", "--no-final-snapshot"]).code, 0);
+}
+
+#[test]
+fn with_docker_autoscaler_a_worker_that_never_came_is_explained_by_the_groups_activities() {
+    let emulator = PrivateEmulator::start();
+    let name = unique_name("verasg");
+    let (w, host) = deployed(&emulator, &name, "runner: {executor: docker-autoscaler}\n");
+    host_answers(&emulator, &host, 13, "gascale-verify: worker-launch: no worker came up for job write\n");
+    let r = emulator.gascale(&w, &["verify"]);
+    assert_eq!(r.code, 13, "{}", r.stderr);
+    // moto records no scaling activity: the group's answer is said as it is.
+    assert!(
+        r.stdout.contains(&format!("Auto Scaling group gascale-{name}-workers reports no failed launch")),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(emulator.gascale(&w, &["destroy", "--yes", "--no-final-snapshot"]).code, 0);
 }
