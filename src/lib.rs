@@ -16,4 +16,5 @@ pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod state;
+pub mod timeline;
 pub mod upgrade;

@@ -7,6 +7,7 @@ pub mod discover;
 pub mod dlm;
 pub mod ec2;
 pub mod errors;
+pub mod fence;
 pub mod fleet;
 pub mod host_policy;
 pub mod iam;
@@ -138,36 +139,36 @@ impl Clients {
         let s3_config = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(custom_endpoint)
             .interceptor(log.clone())
-            .interceptor(lock::Fence)
+            .interceptor(fence::Fence)
             .build();
         Ok(Clients {
             autoscaling: aws_sdk_autoscaling::Client::from_conf(
                 aws_sdk_autoscaling::config::Builder::from(&config)
                     .interceptor(log.clone())
-                    .interceptor(lock::Fence)
+                    .interceptor(fence::Fence)
                     .build(),
             ),
             dlm: aws_sdk_dlm::Client::from_conf(
-                aws_sdk_dlm::config::Builder::from(&config).interceptor(log.clone()).interceptor(lock::Fence).build(),
+                aws_sdk_dlm::config::Builder::from(&config).interceptor(log.clone()).interceptor(fence::Fence).build(),
             ),
             ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(&config).interceptor(log.clone()).interceptor(lock::Fence).build(),
+                aws_sdk_ec2::config::Builder::from(&config).interceptor(log.clone()).interceptor(fence::Fence).build(),
             ),
             iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(&config).interceptor(log.clone()).interceptor(lock::Fence).build(),
+                aws_sdk_iam::config::Builder::from(&config).interceptor(log.clone()).interceptor(fence::Fence).build(),
             ),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             ssm: aws_sdk_ssm::Client::from_conf(
-                aws_sdk_ssm::config::Builder::from(&config).interceptor(log.clone()).interceptor(lock::Fence).build(),
+                aws_sdk_ssm::config::Builder::from(&config).interceptor(log.clone()).interceptor(fence::Fence).build(),
             ),
             quotas: aws_sdk_servicequotas::Client::from_conf(
                 aws_sdk_servicequotas::config::Builder::from(&config)
                     .interceptor(log.clone())
-                    .interceptor(lock::Fence)
+                    .interceptor(fence::Fence)
                     .build(),
             ),
             sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&config).interceptor(log).interceptor(lock::Fence).build(),
+                aws_sdk_sts::config::Builder::from(&config).interceptor(log).interceptor(fence::Fence).build(),
             ),
             region,
         })

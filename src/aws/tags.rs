@@ -12,6 +12,8 @@ pub const RESOURCE: &str = "gascale:resource";
 pub const SPEC: &str = "gascale:spec";
 pub const CREATED: &str = "gascale:created";
 pub const BOOTSTRAP: &str = "gascale:bootstrap";
+/// The bootstrap's step timings (crate::timeline).
+pub const TIMELINE: &str = "gascale:timeline";
 /// On the host: the fingerprint of the runner configuration applied to it.
 pub const RUNNER_SPEC: &str = "gascale:runner-spec";
 /// On the host: the executor of the runner configuration applied to it.

@@ -19,6 +19,8 @@ pub struct Status {
     pub resources: Vec<Found>,
     /// The host's `gascale:bootstrap` status, if it has one.
     pub bootstrap: Option<String>,
+    /// When the host's bootstrap ran, step by step, once it published it.
+    pub timeline: Option<crate::timeline::Timeline>,
     pub conflicts: Vec<String>,
     /// What `up` prints, read from what exists.
     pub outputs: super::up::Outputs,
@@ -37,6 +39,10 @@ impl Report for Status {
         writeln!(out, "region:     {}", self.identity.region)?;
         if let Some(b) = &self.bootstrap {
             writeln!(out, "bootstrap:  {b}")?;
+        }
+        if let Some(t) = &self.timeline {
+            writeln!(out, "timeline:   bootstrap started {}", t.bootstrap_started_at)?;
+            t.write_text(out)?;
         }
         if self.resources.is_empty() {
             writeln!(out, "resources:  none")?;
@@ -65,6 +71,7 @@ pub async fn run(ctx: &Context) -> Result<u8> {
     let mut outputs =
         super::up::outputs_of(&session, &inventory.ids(), &inventory.eip_ips).expiring(inventory.expires());
     outputs.bootstrap = inventory.bootstrap.clone();
+    let timeline = host_timeline(&inventory);
     let mut resources: Vec<Found> = inventory.found.into_values().chain(inventory.duplicates).collect();
     resources.sort_by(|a, b| (a.kind, &a.address).cmp(&(b.kind, &b.address)));
     ctx.output.emit(&Status {
@@ -72,8 +79,16 @@ pub async fn run(ctx: &Context) -> Result<u8> {
         identity: session.identity,
         resources,
         bootstrap: inventory.bootstrap,
+        timeline,
         conflicts: inventory.conflicts,
         outputs,
     })?;
     Ok(exit::OK)
+}
+
+/// The host's timeline, from its tags as discovery read them.
+pub fn host_timeline(inventory: &crate::aws::discover::Inventory) -> Option<crate::timeline::Timeline> {
+    let host = crate::plan::desired::HOST;
+    let launched = inventory.setting(host, "launched").and_then(|l| l.parse().ok());
+    crate::timeline::Timeline::parse(inventory.setting(host, "timeline")?, launched)
 }

@@ -115,6 +115,13 @@ pub(super) fn collect_inside(deployment: &str, inside: Inside, settings: &mut Se
             if let Some(gitlab) = tags::get(i.tags(), tags::GITLAB) {
                 live.insert("gitlab".into(), gitlab.to_owned());
             }
+            // The bootstrap's timeline (crate::timeline) and when it started.
+            if let Some(timeline) = tags::get(i.tags(), tags::TIMELINE) {
+                live.insert("timeline".into(), timeline.to_owned());
+            }
+            if let Some(launched) = i.launch_time() {
+                live.insert("launched".into(), launched.secs().to_string());
+            }
             settings.insert(s(i.instance_id()), live);
             bootstrap = tags::get(i.tags(), tags::BOOTSTRAP).map(str::to_owned);
             // The GitLab it runs is `gitlab/app`, converged when it is the
