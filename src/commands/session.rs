@@ -72,17 +72,16 @@ impl Session {
     }
 
     /// The state file, with the intents a run on another machine left in SSM
-    /// (`aws::intents`) added; true when SSM holds any.
-    pub async fn state(&self) -> Result<(Option<State>, bool)> {
+    /// (`aws::intents`, read by discovery) added; true when SSM holds any.
+    pub fn state(&self, inventory: &Inventory) -> Result<(Option<State>, bool)> {
         let local = self.store.load()?;
-        let shared = crate::aws::intents::read(&self.clients, self.d.name()).await?;
-        if shared.is_empty() {
+        if inventory.shared_intents.is_empty() {
             return Ok((local, false));
         }
         let d = &self.d;
         let mut state = local.unwrap_or_else(|| State::new(d.name(), d.region(), &self.identity.account));
-        for (address, value) in shared {
-            state.intents.entry(address).or_insert(value);
+        for (address, value) in &inventory.shared_intents {
+            state.intents.entry(address.clone()).or_insert(value.clone());
         }
         Ok((Some(state), true))
     }
@@ -185,5 +184,11 @@ async fn discovery(
     };
     // A state file naming a VPC makes one round of describes likely to pay.
     let network_likely = store.load().ok().flatten().is_some_and(|s| s.resources.contains_key(desired::VPC));
-    discover::discover(clients, &names, bucket, network_likely).await
+    // The intents a killed run left in SSM, read in the same round.
+    let (mut inventory, intents) = tokio::try_join!(
+        discover::discover(clients, &names, bucket, network_likely),
+        crate::aws::intents::read(clients, d.name())
+    )?;
+    inventory.shared_intents = intents;
+    Ok(inventory)
 }

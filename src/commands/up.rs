@@ -22,7 +22,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
     if let Some(from) = &args.restore_from {
         session.d.gitlab.restore_from = Some(restore_source(&session, &inventory, from).await?);
     }
-    let (state, shared_intents) = session.state().await?;
+    let (state, shared_intents) = session.state(&inventory)?;
     let plan = session.plan(ctx, &inventory, state.as_ref(), args.allow_unlisted_version).await?;
     if args.dry_run {
         ctx.output.emit(&PlanReport::new(&plan, ctx.verbose > 0))?;

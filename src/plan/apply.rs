@@ -41,6 +41,9 @@ pub struct Env {
     /// SSM holds intents of this deployment (`aws::intents`): cleared once
     /// every one of them is recorded.
     pub shared_intents: std::sync::atomic::AtomicBool,
+    /// The early write of the planned intents to SSM (`send_intents`):
+    /// `None` while it runs, then its outcome.
+    intents_sent: tokio::sync::watch::Sender<Option<std::result::Result<(), String>>>,
 }
 
 impl Env {
@@ -74,6 +77,7 @@ impl Env {
             launched_host: std::sync::atomic::AtomicBool::new(false),
             data_gitlab: Mutex::new(None),
             shared_intents: std::sync::atomic::AtomicBool::new(false),
+            intents_sent: tokio::sync::watch::Sender::new(Some(Ok(()))),
         }
     }
 
@@ -113,11 +117,13 @@ impl Env {
     /// run recorded instead, so a resumed run reuses it.
     /// Kept in SSM too, for a run on another machine (`aws::intents`).
     pub async fn intend(&self, address: &str, value: &str) -> Result<String> {
+        let earlier = self.state.lock().expect("state lock").intents.get(address).cloned();
+        if let Some(earlier) = earlier {
+            self.intents_in_ssm().await?;
+            return Ok(earlier);
+        }
         let intents = {
             let mut state = self.state.lock().expect("state lock");
-            if let Some(earlier) = state.intents.get(address) {
-                return Ok(earlier.clone());
-            }
             state.intents.insert(address.to_owned(), value.to_owned());
             self.store.save(&state)?;
             state.intents.clone()
@@ -125,6 +131,39 @@ impl Env {
         self.shared_intents.store(true, std::sync::atomic::Ordering::SeqCst);
         crate::aws::intents::write(&self.clients, self.d.name(), &intents).await?;
         Ok(value.to_owned())
+    }
+
+    /// Records `planned` (what `intend` will be asked for) and sends it to
+    /// SSM in the background, so the write is off the critical path; the
+    /// step that needs one waits for it in `intend`.
+    fn send_intents(self: &Arc<Self>, planned: Vec<(String, String)>) -> Result<()> {
+        let intents = {
+            let mut state = self.state.lock().expect("state lock");
+            let before = state.intents.len();
+            for (address, value) in planned {
+                state.intents.entry(address).or_insert(value);
+            }
+            if state.intents.len() == before {
+                return Ok(());
+            }
+            self.store.save(&state)?;
+            state.intents.clone()
+        };
+        self.shared_intents.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.intents_sent.send_replace(None);
+        let env = self.clone();
+        tokio::spawn(async move {
+            let sent = crate::aws::intents::write(&env.clients, env.d.name(), &intents).await;
+            env.intents_sent.send_replace(Some(sent.map_err(|e| e.to_string())));
+        });
+        Ok(())
+    }
+
+    /// Waits for `send_intents`' write.
+    async fn intents_in_ssm(&self) -> Result<()> {
+        let mut sent = self.intents_sent.subscribe();
+        let outcome = sent.wait_for(Option::is_some).await.map(|o| o.clone()).ok().flatten().unwrap_or(Ok(()));
+        outcome.map_err(|e| Error::Failed(format!("keeping the intents in SSM: {e}")))
     }
 
     /// Clears the intents kept in SSM once none is outstanding.
@@ -190,6 +229,7 @@ pub async fn apply(env: Arc<Env>, plan: &Plan, parallelism: usize) -> Result<Out
             env.record(&s.address, id)?;
         }
     }
+    env.send_intents(super::ensure::planned_intents(plan))?;
     // The AMI lookup is nobody's dependency but the host's: start it now,
     // off the critical path.
     if plan

@@ -286,6 +286,22 @@ async fn launch(
 }
 
 /// 64 bits that differ between launches (time and process).
+/// The intents of the plan's creations that need one (see `State::intents`):
+/// the bucket's name, the host's launch nonce. `apply` records and sends
+/// them before the first step, off the critical path; `intend` then finds them.
+pub fn planned_intents(plan: &super::Plan) -> Vec<(String, String)> {
+    let creates = |s: &&Step| matches!(s.action, super::Action::Create | super::Action::Replace);
+    plan.steps
+        .iter()
+        .filter(creates)
+        .filter_map(|s| match s.desired.as_ref().map(|d| &d.spec) {
+            Some(Spec::Bucket { name, .. }) if s.id.is_none() => Some((s.address.clone(), name.clone())),
+            Some(Spec::Instance) => Some((s.address.clone(), format!("{:016x}", rand_nonce()))),
+            _ => None,
+        })
+        .collect()
+}
+
 fn rand_nonce() -> u64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let digest = Sha256::digest(format!("{}/{}", now.as_nanos(), std::process::id()).as_bytes());

@@ -21,6 +21,7 @@ mod resume;
 mod runner;
 mod strict;
 mod templates;
+mod timeline;
 mod up;
 mod upgrades;
 mod verify;

@@ -52,6 +52,9 @@ pub struct Inventory {
     /// Further live settings by resource ID, keyed as `plan::attrs` keys
     /// them (`instance_type`, `expiration_days`, `statement <Sid>`, …).
     pub settings: BTreeMap<String, BTreeMap<String, String>>,
+    /// What a run on another machine was about to create when it stopped
+    /// (`aws::intents`): address → name or nonce.
+    pub shared_intents: BTreeMap<String, String>,
 }
 
 impl Inventory {
