@@ -109,7 +109,7 @@ impl Release {
     /// Deletes the lock if it is still this run's.
     pub async fn run(&self) {
         let name = parameter(&self.deployment);
-        if let Ok(Some((holder, _))) = read(&self.ssm, &name).await {
+        if let Ok(Some(holder)) = read(&self.ssm, &name).await {
             if holder.id == self.id {
                 let _ = self.ssm.delete_parameter().name(&name).send().await;
             }
@@ -154,7 +154,7 @@ pub async fn acquire(
         if create(&c.ssm, &name, &me).await? {
             return Ok(held(c, progress, deployment, me, None, (lease, until)));
         }
-        let Some((current, _)) = read(&c.ssm, &name).await? else {
+        let Some(current) = read(&c.ssm, &name).await? else {
             continue; // released between the two calls
         };
         if !current.stale(Utc::now()) {
@@ -171,20 +171,15 @@ pub async fn acquire(
     Err(Error::LockHeld(format!("deployment {deployment}'s lock kept changing hands; try again")))
 }
 
-/// Who holds `deployment`'s lock, if anyone.
-pub async fn holder(c: &Clients, deployment: &str) -> Result<Option<Holder>> {
-    Ok(read(&c.ssm, &parameter(deployment)).await?.map(|(h, _)| h))
-}
-
 /// Removes `deployment`'s lock if its ID is `id` (`gascale force-unlock`).
 pub async fn force_unlock(c: &Clients, deployment: &str, id: &str) -> Result<Holder> {
     let name = parameter(deployment);
     match read(&c.ssm, &name).await? {
-        Some((holder, _)) if holder.id == id => {
+        Some(holder) if holder.id == id => {
             delete(&c.ssm, &name).await?;
             Ok(holder)
         }
-        Some((holder, _)) => Err(Error::Usage(format!(
+        Some(holder) => Err(Error::Usage(format!(
             "lock ID {id} does not match the lock of {deployment}, held by {}; nothing was removed",
             holder.describe()
         ))),
@@ -226,7 +221,7 @@ async fn renew(ssm: aws_sdk_ssm::Client, progress: Progress, deployment: String,
         // the read and the write holds no longer than the lock says.
         let (now, before) = (Utc::now(), std::time::SystemTime::now());
         match read(&ssm, &name).await {
-            Ok(Some((current, _))) if current.id == me.id => {
+            Ok(Some(current)) if current.id == me.id => {
                 me.expires = expiry(now, lease);
                 match put(&ssm, &name, &me, true).await {
                     Ok(_) => crate::interrupt::lease(Some(before + lease)),
@@ -234,7 +229,7 @@ async fn renew(ssm: aws_sdk_ssm::Client, progress: Progress, deployment: String,
                 }
             }
             Ok(found) => {
-                let by = found.map(|(h, _)| format!("now held by {}", h.describe())).unwrap_or("removed".into());
+                let by = found.map(|h| format!("now held by {}", h.describe())).unwrap_or("removed".into());
                 progress.error(format!("lost the lock of {deployment} ({by}): stopping, starting nothing new"));
                 crate::interrupt::lease(Some(std::time::SystemTime::UNIX_EPOCH));
                 crate::interrupt::requested(); // wakes the waits
@@ -254,7 +249,7 @@ async fn take_over(c: &Clients, deployment: &str, current: &Holder, me: &Holder)
     marker.expires = expiry(Utc::now(), TAKEOVER_LEASE);
     if !create(&c.ssm, &section, &marker).await? {
         // Another taker is inside; one killed there is cleared for the next try.
-        if let Some((other, _)) = read(&c.ssm, &section).await? {
+        if let Some(other) = read(&c.ssm, &section).await? {
             if other.stale(Utc::now()) {
                 let _ = delete(&c.ssm, &section).await;
             }
@@ -263,8 +258,8 @@ async fn take_over(c: &Clients, deployment: &str, current: &Holder, me: &Holder)
     }
     let name = parameter(deployment);
     let outcome = match read(&c.ssm, &name).await {
-        Ok(Some((now, _))) if now.id == current.id => put(&c.ssm, &name, me, true).await.map(|_| None),
-        Ok(Some((now, _))) => Ok(Some(now)),
+        Ok(Some(now)) if now.id == current.id => put(&c.ssm, &name, me, true).await.map(|_| None),
+        Ok(Some(now)) => Ok(Some(now)),
         Ok(None) => create(&c.ssm, &name, me).await.map(|made| (!made).then(|| current.clone())),
         Err(e) => Err(e),
     };
@@ -294,16 +289,15 @@ async fn put(ssm: &aws_sdk_ssm::Client, name: &str, holder: &Holder, overwrite: 
     Ok(())
 }
 
-/// The holder in `name` and the parameter's version, if it exists.
-async fn read(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Option<(Holder, i64)>> {
+/// The holder in `name`, if it exists.
+async fn read(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Option<Holder>> {
     let request = ssm.get_parameter().name(name);
     match retry::send("ssm:GetParameter", request, |r| r.send()).await {
         Ok(out) => {
-            let p = out.parameter();
-            let value = p.and_then(|p| p.value()).unwrap_or_default();
+            let value = out.parameter().and_then(|p| p.value()).unwrap_or_default();
             let holder = serde_json::from_str(value)
                 .map_err(|e| Error::Failed(format!("the lock {name} is not gascale's ({e}); remove it by hand")))?;
-            Ok(Some((holder, p.map(|p| p.version()).unwrap_or_default())))
+            Ok(Some(holder))
         }
         Err(e) if code(&e) == Some("ParameterNotFound") => Ok(None),
         Err(e) => Err(on("ssm:GetParameter", name)(e)),
