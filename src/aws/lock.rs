@@ -187,6 +187,34 @@ pub async fn force_unlock(c: &Clients, deployment: &str, id: &str) -> Result<Hol
     }
 }
 
+/// Locks whose holder is gone (`Holder::stale`), by deployment: what a run
+/// killed at its very end leaves (`reap` removes those of deployments that
+/// no longer exist). A takeover section counts as its deployment's lock.
+pub async fn stale(c: &Clients) -> Result<Vec<(String, Holder)>> {
+    let mut found = Vec::new();
+    let mut pages = c.ssm.get_parameters_by_path().path("/gascale").recursive(true).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(on("ssm:GetParametersByPath", "/gascale"))?;
+        for p in page.parameters() {
+            let name = p.name().unwrap_or_default();
+            let Some((deployment, rest)) = name.strip_prefix("/gascale/").and_then(|n| n.split_once('/')) else {
+                continue;
+            };
+            let Ok(holder) = serde_json::from_str::<Holder>(p.value().unwrap_or_default()) else { continue };
+            if matches!(rest, "lock" | "lock.takeover") && holder.stale(Utc::now()) {
+                found.push((deployment.to_owned(), holder));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Removes `deployment`'s lock and takeover section.
+pub async fn remove(c: &Clients, deployment: &str) -> Result<()> {
+    delete(&c.ssm, &takeover_parameter(deployment)).await?;
+    delete(&c.ssm, &parameter(deployment)).await
+}
+
 fn locked(deployment: &str, holder: &Holder) -> Error {
     Error::LockHeld(format!(
         "deployment {deployment} is locked by {}: wait for it, or if that run is gone, `gascale force-unlock {}`",

@@ -39,10 +39,17 @@ pub struct Reaped {
     pub region: String,
     pub dry_run: bool,
     pub deployments: Vec<Candidate>,
+    /// Locks of deployments that no longer exist, whose holder is gone
+    /// (removed, or to be removed with --dry-run): "NAME (held by …)".
+    pub stale_locks: Vec<String>,
 }
 
 impl Report for Reaped {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let verb = if self.dry_run { "would remove" } else { "removed" };
+        for lock in &self.stale_locks {
+            writeln!(out, "{verb} the stale lock of {lock}")?;
+        }
         if self.deployments.is_empty() {
             return writeln!(out, "no gascale deployments in {}", self.region);
         }
@@ -156,8 +163,21 @@ pub async fn run(ctx: &Context, args: &ReapArgs) -> Result<u8> {
             }
         }
     }
+    // What a run killed at its very end left: a lock of a deployment gone.
+    let mut stale_locks = Vec::new();
+    for (name, holder) in crate::aws::lock::stale(&clients).await? {
+        if candidates.iter().any(|(c, _)| c.deployment == name && !c.reap) {
+            continue; // the deployment is kept: its next run takes the lock over
+        }
+        if !dry_run {
+            crate::aws::lock::remove(&clients, &name).await?;
+        }
+        stale_locks.push(format!("{name} (held by {})", holder.describe()));
+    }
+    stale_locks.dedup();
     let region = clients.region.clone();
-    ctx.output.emit(&Reaped { region, dry_run, deployments: candidates.into_iter().map(|(c, _)| c).collect() })?;
+    let deployments = candidates.into_iter().map(|(c, _)| c).collect();
+    ctx.output.emit(&Reaped { region, dry_run, deployments, stale_locks })?;
     match failures.into_iter().next() {
         None => Ok(exit::OK),
         Some((name, e)) => Err(Error::Partial(format!("deployment {name} was not fully reaped: {e}"))),

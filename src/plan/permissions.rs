@@ -189,8 +189,8 @@ pub fn operator_policy(bucket: &str) -> Value {
                 // The deployment's lock (aws::lock): /gascale/<name>/lock
                 // and its takeover section, in the deployment's region.
                 "Sid": "DeploymentLock", "Effect": "Allow",
-                "Action": ["ssm:DeleteParameter", "ssm:GetParameter", "ssm:PutParameter"],
-                "Resource": "arn:aws:ssm:*:*:parameter/gascale/*"
+                "Action": ["ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParametersByPath", "ssm:PutParameter"],
+                "Resource": ["arn:aws:ssm:*:*:parameter/gascale", "arn:aws:ssm:*:*:parameter/gascale/*"]
             },
             {
                 "Sid": "PublicAmiParameters", "Effect": "Allow", "Action": "ssm:GetParameter",

@@ -341,6 +341,8 @@ fn the_operator_policy_scopes_parameters_to_the_lock_and_the_public_amis() {
             needed.push(call(action, own(&path), "aws::lock"));
         }
     }
+    // reap lists the locks under /gascale: GetParametersByPath acts on the path.
+    needed.push(call("ssm:GetParametersByPath", own("/gascale"), "aws::lock::stale"));
     // A public parameter's ARN has no account (SSM user guide, "Working with public parameters").
     let ami = |p: String| call("ssm:GetParameter", format!("arn:aws:ssm:{region}::parameter{p}"), "ec2::host_ami");
     // The host's image (aws::ec2::al2023_ami), the workers' (pins).

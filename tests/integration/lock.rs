@@ -216,3 +216,46 @@ fn a_bucket_a_killed_run_left_untagged_is_adopted_from_another_machine() {
     let left = runtime().block_on(c.ssm.get_parameter().name(gascale::aws::intents::parameter(&name)).send());
     assert!(left.is_err(), "the intents are cleared once recorded");
 }
+
+#[test]
+fn reap_removes_the_stale_lock_of_a_deployment_that_is_gone_and_nothing_else() {
+    let emulator = PrivateEmulator::start();
+    let c = sdk_at(&emulator.endpoint);
+    let (gone, busy) = (unique_name("gone"), unique_name("busy"));
+    // What aws::lock writes: a holder killed at the end of its `destroy` on
+    // another machine (its lease ran out), and a live `up` that has not made
+    // its VPC yet.
+    let holder = |id: &str, command: &str, expires: chrono::DateTime<chrono::Utc>| {
+        serde_json::json!({
+            "id": id, "command": command, "host": "ci-runner-9", "pid": 77, "started": "2026-12-07T08:00:00Z",
+            "expires": expires.to_rfc3339(),
+        })
+        .to_string()
+    };
+    let past = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let future = chrono::Utc::now() + chrono::Duration::minutes(10);
+    runtime().block_on(async {
+        for (name, value) in
+            [(&gone, holder("0000dead0000dead", "destroy", past)), (&busy, holder("00000b5900000b59", "up", future))]
+        {
+            let put = c.ssm.put_parameter().name(gascale::aws::lock::parameter(name)).value(value);
+            put.r#type(aws_sdk_ssm::types::ParameterType::String).send().await.unwrap();
+        }
+    });
+    let w = Workdir::with_config("");
+    let reap = |args: &[&str]| {
+        let mut all = vec!["--region", "eu-west-1", "reap", "--older-than", "1d"];
+        all.extend_from_slice(args);
+        emulator.gascale(&w, &all)
+    };
+    let dry = reap(&["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains(&format!("would remove the stale lock of {gone}")), "{}", dry.stdout);
+    assert!(held(&c, &gone).is_some(), "--dry-run removed it");
+    let r = reap(&["--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("removed the stale lock of {gone} (held by `gascale destroy`")), "{}", r.stdout);
+    assert!(!r.stdout.contains(&busy), "{}", r.stdout);
+    assert!(held(&c, &gone).is_none());
+    assert_eq!(held(&c, &busy).unwrap()["id"], "00000b5900000b59", "a live lock stays");
+}
