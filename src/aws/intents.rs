@@ -12,8 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use super::errors::{code, on};
-use super::{retry, Clients};
+use super::{parameters, Clients};
 use crate::error::{Error, Result};
 
 pub fn parameter(deployment: &str) -> String {
@@ -23,35 +22,17 @@ pub fn parameter(deployment: &str) -> String {
 /// The outstanding intents (address → name or nonce); empty when none.
 pub async fn read(c: &Clients, deployment: &str) -> Result<BTreeMap<String, String>> {
     let name = parameter(deployment);
-    match retry::send("ssm:GetParameter", c.ssm.get_parameter().name(&name), |r| r.send()).await {
-        Ok(out) => {
-            let value = out.parameter().and_then(|p| p.value()).unwrap_or_default();
-            serde_json::from_str(value).map_err(|e| {
-                Error::Failed(format!("the SSM parameter {name} is not gascale's ({e}); remove it by hand"))
-            })
-        }
-        Err(e) if code(&e) == Some("ParameterNotFound") => Ok(BTreeMap::new()),
-        Err(e) => Err(on("ssm:GetParameter", &name)(e)),
-    }
+    let Some(value) = parameters::get(&c.ssm, &name).await? else { return Ok(BTreeMap::new()) };
+    serde_json::from_str(&value)
+        .map_err(|e| Error::Failed(format!("the SSM parameter {name} is not gascale's ({e}); remove it by hand")))
 }
 
 /// Replaces the outstanding intents; none deletes the parameter.
 pub async fn write(c: &Clients, deployment: &str, intents: &BTreeMap<String, String>) -> Result<()> {
     let name = parameter(deployment);
     if intents.is_empty() {
-        return match retry::send("ssm:DeleteParameter", c.ssm.delete_parameter().name(&name), |r| r.send()).await {
-            Err(e) if code(&e) != Some("ParameterNotFound") => Err(on("ssm:DeleteParameter", &name)(e)),
-            _ => Ok(()),
-        };
+        return parameters::delete(&c.ssm, &name).await;
     }
-    let request = c
-        .ssm
-        .put_parameter()
-        .name(&name)
-        .value(serde_json::to_string(intents).expect("intents serialize"))
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .description("gascale: what the deployment's last run was about to create")
-        .overwrite(true);
-    retry::send("ssm:PutParameter", request, |r| r.send()).await.map_err(on("ssm:PutParameter", &name))?;
-    Ok(())
+    let value = serde_json::to_string(intents).expect("intents serialize");
+    parameters::put(&c.ssm, &name, value, "gascale: what the deployment's last run was about to create", true).await
 }

@@ -24,8 +24,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::errors::{code, on};
-use super::{retry, Clients};
+use super::errors::on;
+use super::parameters::{self, delete};
+use super::Clients;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -89,7 +90,6 @@ impl Holder {
 /// A held lock. Renewed in the background; released (deleted) on drop.
 #[derive(Debug)]
 pub struct Lock {
-    pub info: Holder,
     /// The stale lock this run took over.
     pub took_over: Option<Holder>,
     release: Release,
@@ -111,7 +111,7 @@ impl Release {
         let name = parameter(&self.deployment);
         if let Ok(Some(holder)) = read(&self.ssm, &name).await {
             if holder.id == self.id {
-                let _ = self.ssm.delete_parameter().name(&name).send().await;
+                let _ = delete(&self.ssm, &name).await;
             }
         }
     }
@@ -187,9 +187,9 @@ pub async fn force_unlock(c: &Clients, deployment: &str, id: &str) -> Result<Hol
     }
 }
 
-/// Locks whose holder is gone (`Holder::stale`), by deployment: what a run
-/// killed at its very end leaves (`reap` removes those of deployments that
-/// no longer exist). A takeover section counts as its deployment's lock.
+/// Locks whose holder is gone (`Holder::stale`), one per deployment: what a
+/// run killed at its very end leaves (`reap` removes those of deployments
+/// that no longer exist). A takeover section counts as its deployment's lock.
 pub async fn stale(c: &Clients) -> Result<Vec<(String, Holder)>> {
     let mut found = Vec::new();
     let mut pages = c.ssm.get_parameters_by_path().path("/gascale").recursive(true).into_paginator().send();
@@ -201,7 +201,8 @@ pub async fn stale(c: &Clients) -> Result<Vec<(String, Holder)>> {
                 continue;
             };
             let Ok(holder) = serde_json::from_str::<Holder>(p.value().unwrap_or_default()) else { continue };
-            if matches!(rest, "lock" | "lock.takeover") && holder.stale(Utc::now()) {
+            let known = found.iter().any(|(d, _): &(String, Holder)| d == deployment);
+            if matches!(rest, "lock" | "lock.takeover") && holder.stale(Utc::now()) && !known {
                 found.push((deployment.to_owned(), holder));
             }
         }
@@ -236,7 +237,7 @@ fn held(
     crate::interrupt::hold_lock(Some(release.clone()));
     crate::interrupt::lease(Some(until));
     let renewer = tokio::spawn(renew(c.ssm.clone(), progress.clone(), deployment.to_owned(), me.clone(), lease));
-    Lock { info: me, took_over, release, renewer }
+    Lock { took_over, release, renewer }
 }
 
 /// Extends the lease every third of it while the run lasts. A lock that is
@@ -306,38 +307,15 @@ async fn create(ssm: &aws_sdk_ssm::Client, name: &str, holder: &Holder) -> Resul
 
 async fn put(ssm: &aws_sdk_ssm::Client, name: &str, holder: &Holder, overwrite: bool) -> Result<()> {
     let value = serde_json::to_string(holder).expect("a holder serializes");
-    let request = ssm
-        .put_parameter()
-        .name(name)
-        .value(value)
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .description("gascale: the deployment's lock (who runs gascale on it now)")
-        .overwrite(overwrite);
-    retry::send("ssm:PutParameter", request, |r| r.send()).await.map_err(on("ssm:PutParameter", name))?;
-    Ok(())
+    parameters::put(ssm, name, value, "gascale: the deployment's lock (who runs gascale on it now)", overwrite).await
 }
 
 /// The holder in `name`, if it exists.
 async fn read(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Option<Holder>> {
-    let request = ssm.get_parameter().name(name);
-    match retry::send("ssm:GetParameter", request, |r| r.send()).await {
-        Ok(out) => {
-            let value = out.parameter().and_then(|p| p.value()).unwrap_or_default();
-            let holder = serde_json::from_str(value)
-                .map_err(|e| Error::Failed(format!("the lock {name} is not gascale's ({e}); remove it by hand")))?;
-            Ok(Some(holder))
-        }
-        Err(e) if code(&e) == Some("ParameterNotFound") => Ok(None),
-        Err(e) => Err(on("ssm:GetParameter", name)(e)),
-    }
-}
-
-async fn delete(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<()> {
-    match retry::send("ssm:DeleteParameter", ssm.delete_parameter().name(name), |r| r.send()).await {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e) == Some("ParameterNotFound") => Ok(()),
-        Err(e) => Err(on("ssm:DeleteParameter", name)(e)),
-    }
+    let Some(value) = parameters::get(ssm, name).await? else { return Ok(None) };
+    let holder = serde_json::from_str(&value)
+        .map_err(|e| Error::Failed(format!("the lock {name} is not gascale's ({e}); remove it by hand")))?;
+    Ok(Some(holder))
 }
 
 fn expiry(from: DateTime<Utc>, lease: Duration) -> String {

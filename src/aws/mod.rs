@@ -15,6 +15,7 @@ pub mod intents;
 pub mod lock;
 pub mod network;
 pub mod offerings;
+pub mod parameters;
 pub mod policy;
 pub mod retry;
 pub mod s3;

@@ -174,7 +174,6 @@ pub async fn run(ctx: &Context, args: &ReapArgs) -> Result<u8> {
         }
         stale_locks.push(format!("{name} (held by {})", holder.describe()));
     }
-    stale_locks.dedup();
     let region = clients.region.clone();
     let deployments = candidates.into_iter().map(|(c, _)| c).collect();
     ctx.output.emit(&Reaped { region, dry_run, deployments, stale_locks })?;

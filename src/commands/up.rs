@@ -142,7 +142,9 @@ async fn converge(
     match host.filter(|_| args.verify) {
         // The outputs are stdout's; the verification's lines go to stderr.
         Some(host) => {
-            let v = super::verify::verify(ctx, session, &host, args.verify_within).await?;
+            // The inputs this run rendered the host from: no second discovery.
+            let inputs = env.host_inputs()?;
+            let v = super::verify::verify(ctx, session, &host, &inputs, args.verify_within).await?;
             let mut text = Vec::new();
             v.text(&mut text).map_err(Error::io("formatting the verification"))?;
             ctx.progress.info(String::from_utf8_lossy(&text).trim_end());

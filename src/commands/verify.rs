@@ -45,7 +45,12 @@ impl Report for Verified {
 pub async fn run(ctx: &Context, within: Duration) -> Result<u8> {
     let session = Session::open(ctx).await?;
     let host = ready_host(ctx, &session, false, true).await?;
-    let verified = verify(ctx, &session, &host, within).await?;
+    let d = &session.d;
+    let inventory = session.discover().await?;
+    let (account, ids) = (&session.identity.account, inventory.ids());
+    let inputs = crate::plan::host_inputs(d, account, &ids, &inventory.eip_ips, &inventory.availability_zones)
+        .ok_or_else(|| Error::Failed(format!("deployment {} is incomplete; run `gascale up`", d.name())))?;
+    let verified = verify(ctx, &session, &host, &inputs, within).await?;
     ctx.output.emit(&verified)?;
     Ok(code(&verified))
 }
@@ -55,16 +60,18 @@ pub fn code(v: &Verified) -> u8 {
     u8::try_from(v.exit_code).unwrap_or(exit::ERROR)
 }
 
-/// Runs the pipeline on `host`; the pipeline may take `within`.
-pub async fn verify(ctx: &Context, session: &Session, host: &str, within: Duration) -> Result<Verified> {
+/// Runs the pipeline on `host` (whose template inputs are `inputs`); the
+/// pipeline may take `within`.
+pub async fn verify(
+    ctx: &Context,
+    session: &Session,
+    host: &str,
+    inputs: &crate::render::HostInputs,
+    within: Duration,
+) -> Result<Verified> {
     let d = &session.d;
-    let inventory = session.discover().await?;
-    let ids = inventory.ids();
-    let account = &session.identity.account;
-    let inputs = crate::plan::host_inputs(d, account, &ids, &inventory.eip_ips, &inventory.availability_zones)
-        .ok_or_else(|| Error::Failed(format!("deployment {} is incomplete; run `gascale up`", d.name())))?;
     let seconds = within.as_secs();
-    let script = crate::render::verify(d, &inputs, seconds, seconds)?;
+    let script = crate::render::verify(d, inputs, seconds, seconds)?;
     ctx.progress.info(format!("verifying on {host}: a two-job pipeline in a throwaway project (up to {seconds}s)"));
     let r = run_on_host(ctx, session, host, vec![script], false).await?;
     let mut log: Vec<String> = r.stdout.lines().map(str::to_owned).collect();

@@ -114,42 +114,22 @@ impl Env {
 
     /// Records, before the call that creates it, what `address` is about to
     /// be (see `State::intents`); returns an intent an earlier, interrupted
-    /// run recorded instead, so a resumed run reuses it.
-    /// Kept in SSM too, for a run on another machine (`aws::intents`).
+    /// run recorded instead, so a resumed run reuses it, or the one
+    /// `send_intents` recorded for this run. Kept in SSM too, for a run on
+    /// another machine (`aws::intents`).
     pub async fn intend(&self, address: &str, value: &str) -> Result<String> {
-        let earlier = self.state.lock().expect("state lock").intents.get(address).cloned();
-        if let Some(earlier) = earlier {
-            self.intents_in_ssm().await?;
-            return Ok(earlier);
+        match self.add_intents(vec![(address.to_owned(), value.to_owned())])? {
+            Some(intents) => crate::aws::intents::write(&self.clients, self.d.name(), &intents).await?,
+            None => self.intents_in_ssm().await?,
         }
-        let intents = {
-            let mut state = self.state.lock().expect("state lock");
-            state.intents.insert(address.to_owned(), value.to_owned());
-            self.store.save(&state)?;
-            state.intents.clone()
-        };
-        self.shared_intents.store(true, std::sync::atomic::Ordering::SeqCst);
-        crate::aws::intents::write(&self.clients, self.d.name(), &intents).await?;
-        Ok(value.to_owned())
+        Ok(self.state.lock().expect("state lock").intents[address].clone())
     }
 
     /// Records `planned` (what `intend` will be asked for) and sends it to
     /// SSM in the background, so the write is off the critical path; the
     /// step that needs one waits for it in `intend`.
     fn send_intents(self: &Arc<Self>, planned: Vec<(String, String)>) -> Result<()> {
-        let intents = {
-            let mut state = self.state.lock().expect("state lock");
-            let before = state.intents.len();
-            for (address, value) in planned {
-                state.intents.entry(address).or_insert(value);
-            }
-            if state.intents.len() == before {
-                return Ok(());
-            }
-            self.store.save(&state)?;
-            state.intents.clone()
-        };
-        self.shared_intents.store(true, std::sync::atomic::Ordering::SeqCst);
+        let Some(intents) = self.add_intents(planned)? else { return Ok(()) };
         self.intents_sent.send_replace(None);
         let env = self.clone();
         tokio::spawn(async move {
@@ -157,6 +137,22 @@ impl Env {
             env.intents_sent.send_replace(Some(sent.map_err(|e| e.to_string())));
         });
         Ok(())
+    }
+
+    /// Adds what is not recorded yet of `planned` to the state's intents
+    /// (saved); all of them, to send to SSM, when any was new.
+    fn add_intents(&self, planned: Vec<(String, String)>) -> Result<Option<BTreeMap<String, String>>> {
+        let mut state = self.state.lock().expect("state lock");
+        let before = state.intents.len();
+        for (address, value) in planned {
+            state.intents.entry(address).or_insert(value);
+        }
+        if state.intents.len() == before {
+            return Ok(None);
+        }
+        self.store.save(&state)?;
+        self.shared_intents.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(Some(state.intents.clone()))
     }
 
     /// Waits for `send_intents`' write.

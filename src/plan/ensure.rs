@@ -285,7 +285,6 @@ async fn launch(
     ec2::launch_host(c, &env.progress, d, launch, env.timeout).await
 }
 
-/// 64 bits that differ between launches (time and process).
 /// The intents of the plan's creations that need one (see `State::intents`):
 /// the bucket's name, the host's launch nonce. `apply` records and sends
 /// them before the first step, off the critical path; `intend` then finds them.
@@ -302,6 +301,7 @@ pub fn planned_intents(plan: &super::Plan) -> Vec<(String, String)> {
         .collect()
 }
 
+/// 64 bits that differ between launches (time and process).
 fn rand_nonce() -> u64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let digest = Sha256::digest(format!("{}/{}", now.as_nanos(), std::process::id()).as_bytes());

@@ -230,9 +230,8 @@ impl PrivateEmulator {
 
     /// Changing calls (see `is_mutating`) that arrived at `since` or later.
     pub fn mutating_since(&self, since: f64) -> Vec<String> {
-        let log = std::fs::read_to_string(self.dir.path().join("requests.jsonl")).unwrap_or_default();
-        log.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        self.log()
+            .into_iter()
             .filter(|v| v["arrived"].as_f64().unwrap_or_default() >= since)
             .map(|v| v["op"].as_str().unwrap_or_default().to_owned())
             .filter(|op| is_mutating(op))
