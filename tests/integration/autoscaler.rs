@@ -7,7 +7,7 @@ use base64::Engine;
 
 use crate::harness::{emulator_control, endpoint, runtime, sdk, unique_name, Workdir};
 use crate::owned;
-use crate::templates::{check_known_keys, example, rendered, with_region};
+use crate::templates::{example, rendered, with_region};
 use crate::up::{up_json as up, urlencoding_decode};
 
 /// examples/autoscaler.yaml under another deployment name.
@@ -31,8 +31,8 @@ fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
 #[test]
 fn config_toml_carries_the_autoscaler_sections() {
     let r = rendered(&with_region(example("autoscaler.yaml")));
+    crate::runner_lint::lint(&r.config_toml).expect("gitlab-runner lint accepts config.toml");
     let doc: toml::Value = toml::from_str(&r.config_toml).expect("config.toml is TOML");
-    check_known_keys("", &doc);
     // max_instances × capacity_per_instance, as concurrent is not set.
     assert_eq!(doc["concurrent"].as_integer(), Some(40));
     let runner = &doc["runners"][0];

@@ -19,6 +19,7 @@ mod operator;
 mod owned;
 mod resume;
 mod runner;
+mod runner_lint;
 mod strict;
 mod templates;
 mod timeline;

@@ -13,7 +13,7 @@ pub fn example(name: &str) -> Deployment {
     config::parse(&text).unwrap()
 }
 
-fn examples() -> Vec<(String, Deployment)> {
+pub fn examples() -> Vec<(String, Deployment)> {
     ["minimal.yaml", "production.yaml", "ci-ephemeral.yaml", "autoscaler.yaml"]
         .iter()
         .map(|n| (n.to_string(), with_region(example(n))))
@@ -59,79 +59,12 @@ fn user_data_passes_bash_n_and_shellcheck() {
     }
 }
 
-/// Keys GitLab Runner's config.toml defines for the sections we write. Its
-/// loader ignores unknown keys silently, so a typo here would do nothing.
-const RUNNER_KEYS: &[(&str, &[&str])] = &[
-    ("", &["concurrent", "check_interval", "listen_address", "runners"]),
-    ("runners", &["name", "url", "token", "executor", "limit", "docker", "cache", "machine", "autoscaler"]),
-    // extra_hosts: common/config.go DockerConfig `ExtraHosts … toml:"extra_hosts"`.
-    ("runners.docker", &["tls_verify", "image", "privileged", "disable_cache", "volumes", "extra_hosts"]),
-    ("runners.cache", &["Type", "Path", "Shared", "s3"]),
-    (
-        "runners.cache.s3",
-        &["AuthenticationType", "BucketName", "BucketLocation", "ServerSideEncryption", "ServerSideEncryptionKeyID"],
-    ),
-    (
-        "runners.machine",
-        &[
-            "IdleCount",
-            "IdleTime",
-            "IdleScaleFactor",
-            "IdleCountMin",
-            "MaxBuilds",
-            "MachineDriver",
-            "MachineName",
-            "MachineOptions",
-            "autoscaling",
-        ],
-    ),
-    (
-        "runners.machine.autoscaling",
-        &["Periods", "IdleCount", "IdleCountMin", "IdleScaleFactor", "IdleTime", "Timezone"],
-    ),
-    (
-        "runners.autoscaler",
-        &[
-            "plugin",
-            "capacity_per_instance",
-            "max_use_count",
-            "max_instances",
-            "instance_ready_command",
-            "plugin_config",
-            "connector_config",
-            "policy",
-        ],
-    ),
-    // The AWS fleeting plugin's own keys.
-    ("runners.autoscaler.plugin_config", &["name", "region"]),
-    ("runners.autoscaler.connector_config", &["username", "use_external_addr", "timeout"]),
-    (
-        "runners.autoscaler.policy",
-        &["periods", "timezone", "idle_count", "idle_time", "scale_factor", "scale_factor_limit"],
-    ),
-];
-
-pub fn check_known_keys(section: &str, value: &toml::Value) {
-    let table = match value {
-        toml::Value::Table(t) => t,
-        toml::Value::Array(items) => return items.iter().for_each(|i| check_known_keys(section, i)),
-        _ => return,
-    };
-    let known = RUNNER_KEYS.iter().find(|(s, _)| *s == section).map(|(_, k)| *k);
-    for (key, child) in table {
-        if let Some(known) = known {
-            assert!(known.contains(&key.as_str()), "config.toml: [{section}] {key} is not a GitLab Runner key");
-        }
-        let path = if section.is_empty() { key.clone() } else { format!("{section}.{key}") };
-        check_known_keys(&path, child);
-    }
-}
-
 #[test]
 fn config_toml_carries_the_configured_values() {
     let d = with_region(example("production.yaml"));
-    let doc: toml::Value = toml::from_str(&rendered(&d).config_toml).expect("config.toml is TOML");
-    check_known_keys("", &doc);
+    let config_toml = rendered(&d).config_toml;
+    crate::runner_lint::lint(&config_toml).expect("gitlab-runner lint accepts config.toml");
+    let doc: toml::Value = toml::from_str(&config_toml).expect("config.toml is TOML");
     assert_eq!(doc["concurrent"].as_integer(), Some(20));
     assert_eq!(doc["check_interval"].as_integer(), Some(3));
     assert_eq!(doc["listen_address"].as_str(), Some(":9252"));
