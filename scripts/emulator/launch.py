@@ -213,6 +213,9 @@ class RequestLog:
         if environ.get("PATH_INFO") == "/gascale-test/strict" and environ.get("REQUEST_METHOD") == "POST":
             self.strict.enabled = bool(json.loads(body or b"{}").get("enabled", True))
             return _json(start_response, {"ok": True})
+        if environ.get("PATH_INFO") == "/gascale-test/spot-capacity" and environ.get("REQUEST_METHOD") == "POST":
+            moto_fixes.SPOT_CAPACITY["available"] = bool(json.loads(body or b"{}").get("available", True))
+            return _json(start_response, {"ok": True})
         control = self.ssm.handle(environ, body, start_response)
         if control is not None:
             return control

@@ -93,6 +93,37 @@ def _spot_requests_keep_their_network_interfaces():
     SpotInstances.request_spot_instances = request_spot_instances
 
 
+# Whether EC2 has Spot capacity for new requests (POST /gascale-test/spot-capacity).
+SPOT_CAPACITY = {"available": True}
+
+
+def _spot_requests_wait_for_capacity():
+    """Without capacity a Spot request is held: state `open`, status
+    `capacity-not-available`, no instance, until capacity comes or it is
+    cancelled (EC2 user guide, "State changes for a Spot request", Holding).
+    moto 5.2.5 fulfils every request at once; with SPOT_CAPACITY off, new
+    requests are held as EC2 holds them."""
+    from moto.ec2.models.spot_requests import SpotInstanceRequest
+
+    launch = SpotInstanceRequest.launch_instance
+    init = SpotInstanceRequest.__init__
+
+    def held_launch(self):
+        return launch(self) if SPOT_CAPACITY["available"] else None
+
+    def held_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if self.instance is None:
+            self.state = "open"
+            self._status_code = "capacity-not-available"
+            # The guide documents the code; this message is the emulator's own.
+            self.status_message = "held: no Spot capacity (gascale emulator)"
+
+    SpotInstanceRequest.launch_instance = held_launch
+    SpotInstanceRequest.__init__ = held_init
+    SpotInstanceRequest.instance_id = property(lambda self: self.instance.id if self.instance else None)
+
+
 def _with_param(get_param, name, value):
     def get(key, *args, **kwargs):
         return value if key == name else get_param(key, *args, **kwargs)
@@ -105,3 +136,4 @@ def apply():
     _no_signature_recomputation()
     _s3_permissions_of_subresources()
     _spot_requests_keep_their_network_interfaces()
+    _spot_requests_wait_for_capacity()

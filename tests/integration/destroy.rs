@@ -524,6 +524,41 @@ fn a_busy_region_does_not_hide_the_deployment_s_workers() {
     });
 }
 
+/// Spot requests EC2 holds for want of capacity — state `open`, status
+/// `capacity-not-available`, no instance (EC2 user guide, "State changes for
+/// a Spot request", Holding) — one naming its subnet only in its network
+/// interface, do not survive a destroy without the state file.
+#[test]
+fn spot_requests_held_for_capacity_do_not_survive_destroy() {
+    let emulator = PrivateEmulator::start();
+    let c = sdk_at(&emulator.endpoint);
+    let name = unique_name("held");
+    let w = minimal(&name, "");
+    let r = emulator.gascale(&w, &["up", "--no-wait", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let outputs: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    crate::harness::emulator_control(
+        &emulator.endpoint,
+        "POST",
+        "/gascale-test/spot-capacity",
+        r#"{"available": false}"#,
+    );
+    launch_workers(&c, &w, &outputs, 2, 2, 1);
+    let held = runtime().block_on(async {
+        let all: Vec<aws_sdk_ec2::types::SpotInstanceRequest> =
+            c.ec2.describe_spot_instance_requests().into_paginator().items().send().try_collect().await.unwrap();
+        all.iter()
+            .filter(|r| r.state().map(|s| s.as_str()) == Some("open") && r.instance_id().is_none())
+            .filter(|r| r.status().and_then(|s| s.code()) == Some("capacity-not-available"))
+            .count()
+    });
+    assert_eq!(held, 2, "both planted requests are held, without an instance");
+    std::fs::remove_dir_all(w.path().join(".gascale")).unwrap();
+    let d = emulator.gascale(&w, &["destroy", "--yes"]);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    assert_nothing_left(&c, &name, &outputs);
+}
+
 #[test]
 fn reap_expired_destroys_what_is_past_its_expiry_and_nothing_else() {
     let emulator = PrivateEmulator::start();
