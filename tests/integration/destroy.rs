@@ -249,7 +249,7 @@ fn destroy_without_the_state_file_finds_everything() {
     let name = unique_name("nos");
     let w = minimal(&name, "");
     let outputs = up(&w);
-    launch_workers(&c, &w, &outputs, 3, 3, 1);
+    launch_workers(&c, &w, &outputs, 30, 30, 3);
     std::fs::remove_dir_all(w.path().join(".gascale")).unwrap();
     let r = w.gascale(&["destroy", "--yes"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
