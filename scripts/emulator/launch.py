@@ -92,12 +92,14 @@ class SsmResults:
             for instance in request.get("InstanceIds", []):
                 self.commands.setdefault(instance, []).append(request.get("Parameters", {}))
 
+    def has_result(self, body):
+        with self.lock:
+            return json.loads(body or b"{}").get("InstanceId") in self.results
+
     def answer(self, body, start_response):
         request = json.loads(body or b"{}")
         with self.lock:
-            result = self.results.get(request.get("InstanceId"))
-        if result is None:
-            return None
+            result = self.results[request.get("InstanceId")]
         status = result.get("Status", "Success")
         return _json(start_response, {
             "CommandId": request.get("CommandId"),
@@ -314,10 +316,19 @@ class RequestLog:
                 return [_read_all(self.app(environ, start_response))]
         if op == "SendCommand":
             self.ssm.record(body)
-        elif op == "GetCommandInvocation":
-            answer = self.ssm.answer(body, start_response)
-            if answer is not None:
-                return answer
+        elif op == "GetCommandInvocation" and self.ssm.has_result(body):
+            # moto answers first, so its IAM enforcement still decides;
+            # only an answer it let through is replaced by the test's result.
+            captured = {}
+
+            def capture(status, headers, exc_info=None):
+                captured["status"], captured["headers"] = status, headers
+
+            moto = _read_all(self.app(environ, capture))
+            if not captured["status"].startswith("2"):
+                start_response(captured["status"], captured["headers"])
+                return [moto]
+            return self.ssm.answer(body, start_response)
         return self.app(environ, start_response)
 
 

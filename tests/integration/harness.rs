@@ -316,9 +316,14 @@ pub fn emulator_control(endpoint: &str, method: &str, path: &str, body: &str) ->
 
 /// Sets what SSM commands on `instance` print (see scripts/emulator/launch.py).
 pub fn set_ssm_result(instance: &str, status: &str, code: i32, stdout: &str, stderr: &str) {
+    set_ssm_result_at(endpoint(), instance, status, code, stdout, stderr);
+}
+
+/// `set_ssm_result` on the emulator at `endpoint`.
+pub fn set_ssm_result_at(endpoint: &str, instance: &str, status: &str, code: i32, stdout: &str, stderr: &str) {
     let body = serde_json::json!({
         "InstanceId": instance, "Status": status, "ResponseCode": code,
         "StandardOutputContent": stdout, "StandardErrorContent": stderr,
     });
-    emulator_control(endpoint(), "POST", "/gascale-test/ssm-result", &body.to_string());
+    emulator_control(endpoint, "POST", "/gascale-test/ssm-result", &body.to_string());
 }

@@ -1,7 +1,8 @@
 //! The operator's policy (`gascale permissions`) under IAM enforcement: an
-//! IAM user holding exactly it runs `up`, a runner change and `destroy` of
-//! both executors, and without any one of its statements some step fails,
-//! naming an operation of that statement.
+//! IAM user holding exactly it runs `plan`, `up`, `status`,
+//! `fetch-root-password`, `exec`, a runner change, then `destroy` (one
+//! executor) or `reap` (the other) of both executors, and without any one
+//! of its statements some step fails, naming an operation of that statement.
 //!
 //! moto enforces IAM for requests signed by its users' keys (moto
 //! core/authorization.py): every action, and for S3 the bucket and object
@@ -76,11 +77,17 @@ impl Operator<'_> {
         emulator_control(&self.emulator.endpoint, "POST", "/gascale-test/iam", r#"{"enforce": true}"#);
     }
 
-    /// up, a runner change applied through SSM, destroy: every kind of call
-    /// the operator makes. Returns each step's exit code and stderr.
-    fn scenario(&self, w: &Workdir) -> Vec<(i32, String)> {
+    /// Every command an operator runs, each kind of call gascale makes:
+    /// plan, up, plan again, status, fetch-root-password and exec through
+    /// SSM, a runner change applied through SSM, then destroy — or, with
+    /// `reap`, an expired deployment reaped. Returns each step's exit code
+    /// and stderr.
+    fn scenario(&self, w: &Workdir, reap: bool) -> Vec<(i32, String)> {
         let mut out = Vec::new();
-        let up = self.gascale(w, &["up", "--no-wait", "--output", "json"]);
+        let plan = self.gascale(w, &["plan"]);
+        out.push((plan.code, plan.stderr));
+        let ttl: &[&str] = if reap { &["--ttl", "1s"] } else { &[] };
+        let up = self.gascale(w, &[&["up", "--no-wait", "--output", "json"][..], ttl].concat());
         out.push((up.code, up.stderr.clone()));
         if up.code == 0 {
             let outputs: Value = serde_json::from_str(&up.stdout).unwrap();
@@ -102,13 +109,28 @@ impl Operator<'_> {
                     upload.send().await.unwrap();
                 })
             });
+            let again = self.gascale(w, &["plan", "--detailed-exitcode"]);
+            out.push((again.code, again.stderr));
+            let status = self.gascale(w, &["status", "--output", "json"]);
+            out.push((status.code, status.stderr));
+            // What the host's SSM agent answers (moto runs no command).
+            crate::harness::set_ssm_result_at(&self.emulator.endpoint, &host, "Success", 0, "operator-test\n", "");
+            let password = self.gascale(w, &["fetch-root-password"]);
+            out.push((password.code, password.stderr));
+            let exec = self.gascale(w, &["exec", "--", "true"]);
+            out.push((exec.code, exec.stderr));
             let yaml = std::fs::read_to_string(w.path().join("gascale.yaml")).unwrap();
             std::fs::write(w.path().join("gascale.yaml"), format!("{yaml}cache: {{shared: false}}\n")).unwrap();
             let change = self.gascale(w, &["up", "--no-wait"]);
             out.push((change.code, change.stderr));
         }
-        let destroy = self.gascale(w, &["destroy", "--yes"]);
-        out.push((destroy.code, destroy.stderr));
+        let end = if reap {
+            std::thread::sleep(std::time::Duration::from_millis(1100)); // past its 1s expiry
+            self.gascale(w, &["reap", "--expired", "--yes"])
+        } else {
+            self.gascale(w, &["destroy", "--yes"])
+        };
+        out.push((end.code, end.stderr));
         out
     }
 }
@@ -142,7 +164,7 @@ fn the_operator_policy_is_enough_and_every_statement_of_it_is_needed() {
     // The whole policy: every step of both executors succeeds.
     for config in CONFIGS {
         let w = minimal(&unique_name("op"), config);
-        for (code, stderr) in operator.scenario(&w) {
+        for (code, stderr) in operator.scenario(&w, config == CONFIGS[1]) {
             assert_eq!(code, 0, "{config}: {stderr}");
             assert!(!stderr.contains("not authorized"), "{config}: {stderr}");
         }
@@ -183,7 +205,7 @@ fn the_operator_policy_is_enough_and_every_statement_of_it_is_needed() {
         let mut workdirs = Vec::new();
         for config in CONFIGS {
             let w = minimal(&unique_name("op"), config);
-            let steps = operator.scenario(&w);
+            let steps = operator.scenario(&w, config == CONFIGS[1]);
             workdirs.push(w);
             // moto names the action it denied ("… is not authorized to
             // perform: ec2:CreateVpc"); S3 says only "Access Denied", and

@@ -104,12 +104,12 @@ fn up_killed_after_call(emulator: &crate::harness::PrivateEmulator, w: &Workdir,
     }
 }
 
-#[test]
-fn up_killed_after_every_kind_of_call_converges_and_destroys_cleanly() {
-    // Strict mode with faults on: a fresh `up` killed after its k-th AWS
-    // call — every fifth k up to the calls of a whole `up`, to keep the
-    // suite fast — then `up` again must leave exactly one of each resource,
-    // and `destroy` nothing.
+/// Crash consistency at every third call: a fresh `up`, in strict mode with
+/// faults on, killed after its k-th AWS call for k = first, first + 9, … up
+/// to the calls of a whole `up`; then `up` again must leave exactly one of
+/// each resource, and `destroy` nothing. Three tests (first = 1, 4, 7), each
+/// on an emulator of its own, cover every third k side by side.
+fn killed_up_converges(first: usize) {
     let emulator =
         crate::harness::PrivateEmulator::start_with(&["--throttle", "0.05", "--error", "0.02", "--seed", "7"]);
     let c = crate::harness::sdk_at(&emulator.endpoint);
@@ -118,11 +118,12 @@ fn up_killed_after_every_kind_of_call_converges_and_destroys_cleanly() {
     assert_eq!(emulator.gascale(&reference, &["up", "--no-wait"]).code, 0);
     let calls = emulator.request_count() - before;
     assert_eq!(emulator.gascale(&reference, &["destroy", "--yes"]).code, 0);
-    let mut kills = 0;
-    for k in (1..calls).step_by(5) {
+    let (mut runs, mut kills) = (0, 0);
+    for k in (first..calls).step_by(9) {
         let name = unique_name("crash");
         let w = minimal(&name, "");
         let before = emulator.request_count();
+        runs += 1;
         kills += usize::from(up_killed_after_call(&emulator, &w, before, k));
         let r = emulator.gascale(&w, &["up", "--no-wait"]);
         assert_eq!(
@@ -137,9 +138,24 @@ fn up_killed_after_every_kind_of_call_converges_and_destroys_cleanly() {
         assert_eq!(owned::count(&c, &name), owned::nothing(), "k={k}: destroy left something");
     }
     assert!(
-        kills * 2 > calls / 5,
-        "only {kills} of the runs were killed before they finished ({calls} calls a whole up)"
+        kills * 2 > runs,
+        "only {kills} of {runs} runs were killed before they finished ({calls} calls a whole up)"
     );
+}
+
+#[test]
+fn up_killed_after_call_1_10_19_and_every_ninth_converges() {
+    killed_up_converges(1);
+}
+
+#[test]
+fn up_killed_after_call_4_13_22_and_every_ninth_converges() {
+    killed_up_converges(4);
+}
+
+#[test]
+fn up_killed_after_call_7_16_25_and_every_ninth_converges() {
+    killed_up_converges(7);
 }
 
 #[test]
