@@ -113,6 +113,9 @@ fn registry() -> Handlebars<'static> {
     for (name, text) in TEMPLATES {
         hb.register_template_string(name, *text).unwrap_or_else(|e| panic!("template {name}: {e}"));
     }
+    // Shell the bootstrap and runner-update.sh share.
+    hb.register_partial("config_file", include_str!("../../templates/config-file.sh.hbs"))
+        .unwrap_or_else(|e| panic!("partial config-file.sh: {e}"));
     hb
 }
 
