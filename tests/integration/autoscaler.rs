@@ -161,8 +161,8 @@ fn up_creates_the_worker_group_and_destroy_removes_it_with_its_instances() {
     // The ECS-optimized AL2023 image, by AWS's public parameter for it (ECS
     // developer guide, "Retrieving Amazon ECS-optimized Linux AMI metadata").
     let ami =
-        crate::destroy::public_parameter(&c, "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id");
-    assert_ne!(ami, crate::destroy::ami(&c), "workers boot the ECS-optimized image, not the plain one");
+        crate::fleet::public_parameter(&c, "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id");
+    assert_ne!(ami, crate::fleet::ami(&c), "workers boot the ECS-optimized image, not the plain one");
     runtime().block_on(async {
         let groups = c.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&group_name).send().await;
         let g = groups.unwrap().auto_scaling_groups()[0].clone();

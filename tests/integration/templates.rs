@@ -2,11 +2,13 @@
 //! that will read them (bash, shellcheck, a TOML parser, docker-compose),
 //! and the user-data executed against stub commands.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use gascale::config::{self, Deployment};
 use gascale::render::{self, HostInputs, Rendered, USER_DATA_LIMIT};
+
+pub use crate::stub_host::Host;
 
 pub fn example(name: &str) -> Deployment {
     let text = std::fs::read_to_string(crate::harness::root().join("examples").join(name)).unwrap();
@@ -188,100 +190,6 @@ fn snapshots_of_the_minimal_example() {
     let r = rendered(&with_region(example("minimal.yaml")));
     for (file, body) in r.files() {
         insta::assert_snapshot!(format!("rendered-minimal-{file}"), body);
-    }
-}
-
-/// What tests/stubs/curl serves as the compose plugin: a script that
-/// answers `version --short` with the pinned version.
-fn stub_compose_plugin() -> String {
-    format!("#!/bin/sh\necho {}\n", gascale::pins::COMPOSE_VERSION.trim_start_matches('v'))
-}
-
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn pinned_compose_sha256(user_data: &str) -> String {
-    user_data.lines().find_map(|l| l.strip_prefix("COMPOSE_SHA256=")).unwrap_or_default().trim_matches('\'').to_owned()
-}
-
-/// A scratch root with the stub commands first on PATH.
-pub struct Host {
-    dir: tempfile::TempDir,
-    script: PathBuf,
-}
-
-impl Host {
-    pub fn new(user_data: &str) -> Host {
-        Host::with_compose_download(user_data, &stub_compose_plugin())
-    }
-
-    /// A host whose compose download (tests/stubs/curl) is `download`. The
-    /// stub's plugin is not Docker's release, so the script expects its
-    /// checksum in place of the pinned one.
-    pub fn with_compose_download(user_data: &str, download: &str) -> Host {
-        let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("user-data.sh");
-        let pinned = format!("COMPOSE_SHA256='{}'\n", pinned_compose_sha256(user_data));
-        assert!(user_data.contains(&pinned), "the rendered bootstrap pins the compose checksum");
-        let user_data =
-            user_data.replace(&pinned, &format!("COMPOSE_SHA256='{}'\n", sha256_hex(&stub_compose_plugin())));
-        std::fs::write(&script, user_data).unwrap();
-        std::fs::write(dir.path().join("compose-download"), download).unwrap();
-        std::fs::create_dir_all(dir.path().join("root")).unwrap();
-        std::fs::create_dir_all(dir.path().join("stub")).unwrap();
-        std::fs::write(dir.path().join("dev-sdf"), "").unwrap();
-        Host { dir, script }
-    }
-
-    pub fn run(&self, readiness: &str) -> std::process::Output {
-        self.run_with(readiness, &[])
-    }
-
-    pub fn run_with(&self, readiness: &str, env: &[(&str, &str)]) -> std::process::Output {
-        let stubs = crate::harness::root().join("tests/stubs");
-        Command::new("bash")
-            .arg(&self.script)
-            .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
-            .env("HOME", self.dir.path())
-            .env("GASCALE_ROOT", self.dir.path().join("root"))
-            .env("GASCALE_DATA_DEVICE", self.dir.path().join("dev-sdf"))
-            .env("STUB_DIR", self.dir.path().join("stub"))
-            .env("STUB_READINESS", readiness)
-            .env("STUB_COMPOSE_DOWNLOAD", self.dir.path().join("compose-download"))
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
-    }
-
-    /// Runs a rendered `runner-update.sh` the way SSM would, on this host.
-    pub fn update(&self, script: &str, env: &[(&str, &str)]) -> std::process::Output {
-        let path = self.dir.path().join("runner-update.sh");
-        std::fs::write(&path, script).unwrap();
-        let stubs = crate::harness::root().join("tests/stubs");
-        Command::new("bash")
-            .arg(&path)
-            .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
-            .env("GASCALE_ROOT", self.dir.path().join("root"))
-            .env("STUB_DIR", self.dir.path().join("stub"))
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
-    }
-
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    pub fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(rel)).unwrap_or_default()
-    }
-
-    pub fn count(&self, rel: &str) -> usize {
-        self.read(rel).lines().count()
     }
 }
 

@@ -188,7 +188,7 @@ fn second_up_and_plan_make_no_mutating_call() {
     // cost a no-op up nothing: it never lists them (issue: at most 30 reads,
     // the same for any number of workers).
     let outputs: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
-    crate::destroy::launch_workers(&crate::harness::sdk_at(&emulator.endpoint), &w, &outputs, 50, 50, 3);
+    crate::fleet::launch_workers(&crate::harness::sdk_at(&emulator.endpoint), &w, &outputs, 50, 50, 3);
     let before = emulator.operations().len();
     let second = emulator.gascale(&w, &["up", "--no-wait"]);
     assert_eq!(second.code, 0, "{}", second.stderr);
