@@ -49,15 +49,18 @@ fn every_example_renders_within_the_user_data_limit() {
 }
 
 #[test]
-fn user_data_passes_bash_n_and_shellcheck() {
+fn user_data_and_runner_update_pass_bash_n_and_shellcheck() {
     for (name, d) in examples() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("user-data.sh");
-        std::fs::write(&path, &rendered(&d).user_data).unwrap();
-        let n = Command::new("bash").arg("-n").arg(&path).output().unwrap();
-        assert!(n.status.success(), "{name}: bash -n: {}", String::from_utf8_lossy(&n.stderr));
-        let sc = Command::new("shellcheck").arg(&path).output().expect("shellcheck is installed by scripts/test");
-        assert!(sc.status.success(), "{name}: shellcheck:\n{}", String::from_utf8_lossy(&sc.stdout));
+        let r = rendered(&d);
+        for (file, text) in [("user-data.sh", &r.user_data), ("runner-update.sh", &r.runner_update)] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(file);
+            std::fs::write(&path, text).unwrap();
+            let n = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+            assert!(n.status.success(), "{name}/{file}: bash -n: {}", String::from_utf8_lossy(&n.stderr));
+            let sc = Command::new("shellcheck").arg(&path).output().expect("shellcheck is installed by scripts/test");
+            assert!(sc.status.success(), "{name}/{file}: shellcheck:\n{}", String::from_utf8_lossy(&sc.stdout));
+        }
     }
 }
 
