@@ -24,7 +24,17 @@ const NO_FILE: i32 = 3;
 /// bootstrap is complete); with `wait`, waits for that (bounded by
 /// `--timeout`), else says what is missing.
 pub(super) async fn ready_host(ctx: &Context, session: &Session, wait: bool, bootstrapped: bool) -> Result<String> {
-    let inventory = session.discover().await?;
+    ready_host_in(ctx, session, &session.discover().await?, wait, bootstrapped).await
+}
+
+/// `ready_host` with what discovery found already.
+pub(super) async fn ready_host_in(
+    ctx: &Context,
+    session: &Session,
+    inventory: &crate::aws::discover::Inventory,
+    wait: bool,
+    bootstrapped: bool,
+) -> Result<String> {
     let host = inventory.found.get(desired::HOST).ok_or_else(|| {
         Error::Failed(format!(
             "deployment {} has no GitLab host in {}; run `gascale up`",

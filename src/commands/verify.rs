@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::host::{ready_host, run_on_host};
+use super::host::{ready_host_in, run_on_host};
 use super::session::Session;
 use super::Context;
 use crate::error::{exit, Error, Result};
@@ -44,9 +44,9 @@ impl Report for Verified {
 
 pub async fn run(ctx: &Context, within: Duration) -> Result<u8> {
     let session = Session::open(ctx).await?;
-    let host = ready_host(ctx, &session, false, true).await?;
-    let d = &session.d;
     let inventory = session.discover().await?;
+    let host = ready_host_in(ctx, &session, &inventory, false, true).await?;
+    let d = &session.d;
     let (account, ids) = (&session.identity.account, inventory.ids());
     let inputs = crate::plan::host_inputs(d, account, &ids, &inventory.eip_ips, &inventory.availability_zones)
         .ok_or_else(|| Error::Failed(format!("deployment {} is incomplete; run `gascale up`", d.name())))?;
