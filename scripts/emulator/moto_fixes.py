@@ -124,6 +124,27 @@ def _spot_requests_wait_for_capacity():
     SpotInstanceRequest.instance_id = property(lambda self: self.instance.id if self.instance else None)
 
 
+def _vpcs_within_the_quota():
+    """CreateVpc past the account's "VPCs per Region" (Service Quotas
+    L-F678F1CE; the default VPC counts) answers VpcLimitExceeded (EC2 API
+    reference, "Error codes"), "The maximum number of VPCs has been reached."
+    as AWS words it. moto 5.2.5 creates any number; the quota is the one
+    GetServiceQuota answers (launch.py --vpc-quota)."""
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models.vpcs import VPCBackend
+    from moto.servicequotas.resources.default_quotas.vpc import VPC_DEFAULT_QUOTAS
+
+    create = VPCBackend.create_vpc
+
+    def within_quota(self, *args, **kwargs):
+        quota = next(q["Value"] for q in VPC_DEFAULT_QUOTAS if q["QuotaCode"] == "L-F678F1CE")
+        if len(self.vpcs) >= quota:
+            raise EC2ClientError("VpcLimitExceeded", "The maximum number of VPCs has been reached.")
+        return create(self, *args, **kwargs)
+
+    VPCBackend.create_vpc = within_quota
+
+
 def _with_param(get_param, name, value):
     def get(key, *args, **kwargs):
         return value if key == name else get_param(key, *args, **kwargs)
@@ -137,3 +158,4 @@ def apply():
     _s3_permissions_of_subresources()
     _spot_requests_keep_their_network_interfaces()
     _spot_requests_wait_for_capacity()
+    _vpcs_within_the_quota()

@@ -335,3 +335,19 @@ fn an_auto_scaling_group_cannot_be_deleted_right_after_a_capacity_change() {
         .await;
     });
 }
+
+/// "VPCs per Region" holds (the default VPC counts): past it CreateVpc
+/// answers VpcLimitExceeded (EC2 API reference, "Error codes").
+#[test]
+fn create_vpc_past_the_accounts_vpc_quota_is_refused() {
+    let emulator = crate::harness::PrivateEmulator::start_with(&["--vpc-quota", "2"]);
+    let c = crate::harness::sdk_at(&emulator.endpoint);
+    runtime().block_on(async {
+        let existing = c.ec2.describe_vpcs().send().await.unwrap().vpcs().len();
+        assert_eq!(existing, 1, "the region's default VPC");
+        new_vpc(&c, "10.1.0.0/16").await;
+        let r = c.ec2.create_vpc().cidr_block("10.2.0.0/16").send().await;
+        assert_eq!(code_of("CreateVpc at the quota of 2", r), "VpcLimitExceeded");
+        assert_eq!(c.ec2.describe_vpcs().send().await.unwrap().vpcs().len(), 2, "nothing created past the quota");
+    });
+}
