@@ -46,6 +46,20 @@ fn the_fake_lint_refuses_what_the_runner_refuses() {
     assert!(lint(&autoscaler.replace("20m0s", "twenty")).unwrap_err().contains("invalid duration: \"twenty\""));
 }
 
+/// The fake's keys are the pinned runner's: a new runner version needs
+/// `scripts/gen-runner-config-schema` run again at its tag.
+#[test]
+fn the_fake_lint_knows_the_keys_of_the_pinned_runner() {
+    let schema = std::fs::read_to_string(crate::harness::root().join("tests/fakes/gitlab-runner-config.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&schema).unwrap();
+    let source = schema["source"].as_str().unwrap();
+    assert!(
+        source.starts_with(&format!("gitlab-runner {} ", gascale::pins::RUNNER_VERSION)),
+        "{source}: regenerate with scripts/gen-runner-config-schema GIT_DIR {}",
+        gascale::pins::RUNNER_VERSION
+    );
+}
+
 #[test]
 fn every_examples_config_toml_passes_the_runners_lint() {
     for (name, d) in examples() {
