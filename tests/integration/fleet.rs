@@ -95,36 +95,15 @@ pub fn launch_workers(
         // NetworkInterfaces when a public address is asked for). The
         // emulator keeps that interface as AWS does (scripts/emulator/
         // moto_fixes.py), so destroy must find the request by it.
-        c.ec2
-            .request_spot_instances()
-            .launch_specification(
-                RequestSpotLaunchSpecification::builder()
-                    .image_id(&image)
-                    .instance_type(InstanceType::T3Small)
-                    .subnet_id(&subnet)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        c.ec2
-            .request_spot_instances()
-            .launch_specification(
-                RequestSpotLaunchSpecification::builder()
-                    .image_id(&image)
-                    .instance_type(InstanceType::T3Small)
-                    .network_interfaces(
-                        aws_sdk_ec2::types::InstanceNetworkInterfaceSpecification::builder()
-                            .device_index(0)
-                            .subnet_id(&subnet)
-                            .groups(&sg)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        let spec = || RequestSpotLaunchSpecification::builder().image_id(&image).instance_type(InstanceType::T3Small);
+        let interface = aws_sdk_ec2::types::InstanceNetworkInterfaceSpecification::builder()
+            .device_index(0)
+            .subnet_id(&subnet)
+            .groups(&sg)
+            .build();
+        for request in [spec().subnet_id(&subnet).build(), spec().network_interfaces(interface).build()] {
+            c.ec2.request_spot_instances().launch_specification(request).send().await.unwrap();
+        }
         let planted: Vec<aws_sdk_ec2::types::SpotInstanceRequest> =
             c.ec2.describe_spot_instance_requests().into_paginator().items().send().try_collect().await.unwrap();
         let by_interface = planted
