@@ -156,8 +156,10 @@ pub struct Gitlab {
     pub root_volume_gb: u32,
     /// The separate encrypted volume mounted at /srv/gitlab.
     pub data_volume_gb: u32,
-    /// A DNS name for GitLab (HTTPS through Let's Encrypt). Default: the EIP's
+    /// A DNS name for GitLab (HTTPS through Let's Encrypt), at most 64
+    /// characters (it is the container's hostname). Default: the EIP's
     /// public DNS name over HTTP.
+    #[schemars(length(max = 64))]
     pub domain: Option<String>,
     /// Contact address for Let's Encrypt, with `domain`.
     pub letsencrypt_email: Option<String>,

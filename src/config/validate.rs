@@ -173,6 +173,15 @@ fn gitlab(p: &mut Problems, g: &Gitlab) {
     });
     if let Some(d) = &g.domain {
         p.check(valid_dns_name(d), "gitlab.domain", || format!("{d:?} is not a DNS name like gitlab.example.com"));
+        // The domain is the GitLab container's hostname (docker-compose.yaml):
+        // Linux takes at most 64 characters (HOST_NAME_MAX) and Docker fails
+        // a longer one at start ("sethostname: invalid argument", runc).
+        p.check(d.len() <= 64, "gitlab.domain", || {
+            format!(
+                "{d:?} is {} characters; GitLab's container takes it as its hostname, which Linux limits to 64",
+                d.len()
+            )
+        });
     }
     if let Some(e) = &g.letsencrypt_email {
         p.check(g.domain.is_some(), "gitlab.letsencrypt_email", || {

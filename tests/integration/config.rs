@@ -58,6 +58,12 @@ fn bad_files() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("negative idle count", format!("{M}runner: {{idle: {{count: -1}}}}\n"), "runner.idle.count", "-1"),
         ("invalid bucket name", format!("{M}cache: {{bucket: My_Bucket}}\n"), "cache.bucket", "bucket name"),
         ("world open without opt-in", format!("{M}network: {{allow_cidrs: [0.0.0.0/0]}}\n"), "network.allow_cidrs[0]", "allow_world"),
+        (
+            "domain too long for a hostname",
+            format!("{M}gitlab: {{domain: {}.example.com}}\n", "a".repeat(53)),
+            "gitlab.domain",
+            "65 characters; GitLab's container takes it as its hostname, which Linux limits to 64",
+        ),
         ("wrong type", format!("{M}network: {{azs: two}}\n"), "network.azs", "expected a whole number from 0 to 255"),
         ("out of range", format!("{M}network: {{azs: 300}}\n"), "network.azs", "expected a whole number from 0 to 255"),
         ("name too long", "metadata: {name: a-very-long-deployment-name-indeed}\n".into(), "metadata.name", "1-20"),

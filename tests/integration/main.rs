@@ -13,6 +13,7 @@ mod fleet;
 mod fuzz;
 mod harness;
 mod host;
+mod hostnames;
 mod iam;
 mod images;
 mod lock;

@@ -468,31 +468,3 @@ fn hostile_values_in_config_toml_keep_their_meaning() {
     assert!(tags.ends_with(&format!("team,{}", d.metadata.tags["team"])), "{tags}");
     assert_eq!(doc["runners"][0]["docker"]["volumes"][1].as_str(), Some("/a\"b:/c"));
 }
-
-#[test]
-fn worker_hostnames_fit_linux_s_64_characters() {
-    // docker-machine runs `sudo hostname <machine name>`; Linux takes at most
-    // 64 characters (HOST_NAME_MAX). The name is computed the way GitLab
-    // Runner does (tests/integration/runner.rs) from the rendered MachineName,
-    // with the longest short token (9) and a ten-digit Unix time.
-    // docker-autoscaler's workers get names from EC2, not from the runner.
-    // Every example as if it ran docker+machine (the default is
-    // docker-autoscaler, but an existing deployment keeps docker+machine).
-    let mut deployments: Vec<(String, Deployment)> = examples()
-        .into_iter()
-        .map(|(name, mut d)| {
-            d.runner.executor = Some(gascale::config::Executor::DockerMachine);
-            (name, d)
-        })
-        .collect();
-    assert_eq!(deployments.len(), 4, "every example");
-    let mut longest = with_region(example("production.yaml"));
-    longest.metadata.name = "a".repeat(20);
-    longest.runner.executor = Some(gascale::config::Executor::DockerMachine);
-    deployments.push(("a 20-character name".into(), longest));
-    for (name, d) in deployments {
-        let template = crate::runner::machine_name_template(&d);
-        let hostname = crate::runner::machine_name(&template, "glrt-zzzzzzzzzzzzzzzzzzzz", 9_999_999_999, [0xff; 4]);
-        assert!(hostname.len() <= 64, "{name}: {hostname} has {} characters", hostname.len());
-    }
-}
