@@ -246,11 +246,23 @@ pub fn bootstrap_failed(step: &str) -> String {
 
 /// The host's bootstrap status tag (`running:STEP`, `complete`, `failed:STEP`).
 pub async fn bootstrap_status(c: &Clients, instance: &str) -> Result<Option<String>> {
+    let i = describe_instance(c, instance).await?;
+    Ok(i.as_ref().and_then(|i| tags::get(i.tags(), tags::BOOTSTRAP)).map(str::to_owned))
+}
+
+/// The host's bootstrap timeline (`crate::timeline`): its tag and the
+/// instance's launch time, read in one describe.
+pub async fn timeline(c: &Clients, instance: &str) -> Result<Option<crate::timeline::Timeline>> {
+    let Some(i) = describe_instance(c, instance).await? else { return Ok(None) };
+    let launched = i.launch_time().map(|t| t.secs());
+    Ok(tags::get(i.tags(), tags::TIMELINE).and_then(|t| crate::timeline::Timeline::parse(t, launched)))
+}
+
+async fn describe_instance(c: &Clients, instance: &str) -> Result<Option<aws_sdk_ec2::types::Instance>> {
     let out = retry::send("ec2:DescribeInstances", c.ec2.describe_instances().instance_ids(instance), |r| r.send())
         .await
         .map_err(|e| aws_error("ec2:DescribeInstances", instance, e))?;
-    let i = out.reservations().iter().flat_map(|r| r.instances()).next();
-    Ok(i.and_then(|i| tags::get(i.tags(), tags::BOOTSTRAP)).map(str::to_owned))
+    Ok(out.reservations().iter().flat_map(|r| r.instances()).next().cloned())
 }
 
 /// Sets the host's bootstrap status tag (gascale's own `running:restart`

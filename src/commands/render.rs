@@ -11,7 +11,7 @@ use super::session::Session;
 use super::Context;
 use crate::error::{exit, Error, Result};
 use crate::output::Report;
-use crate::plan::host_inputs;
+use crate::plan::found_host_inputs;
 use crate::render::{self, HostInputs, USER_DATA_LIMIT};
 
 #[derive(Debug, Serialize)]
@@ -54,9 +54,8 @@ pub async fn run(ctx: &Context, out_dir: &Path, offline: bool) -> Result<u8> {
     } else {
         let (session, _, inventory) = Session::open_discovered(ctx, None).await?;
         let d = &session.d;
-        let ids = inventory.ids();
         // The deployment's real IDs where it exists, placeholders where not.
-        let inputs = host_inputs(d, &session.identity.account, &ids, &inventory.eip_ips, &inventory.availability_zones)
+        let inputs = found_host_inputs(d, &session.identity.account, &inventory)
             .unwrap_or_else(|| HostInputs::placeholders(d, &session.identity.account));
         render::render(d, &inputs)?
     };

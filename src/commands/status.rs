@@ -87,7 +87,7 @@ pub async fn run(ctx: &Context) -> Result<u8> {
 }
 
 /// The host's timeline, from its tags as discovery read them.
-pub fn host_timeline(inventory: &crate::aws::discover::Inventory) -> Option<crate::timeline::Timeline> {
+fn host_timeline(inventory: &crate::aws::discover::Inventory) -> Option<crate::timeline::Timeline> {
     let host = crate::plan::desired::HOST;
     let launched = inventory.setting(host, "launched").and_then(|l| l.parse().ok());
     crate::timeline::Timeline::parse(inventory.setting(host, "timeline")?, launched)

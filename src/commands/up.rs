@@ -122,9 +122,9 @@ async fn converge(
             Some(crate::aws::ec2::wait_bootstrap(&session.clients, &ctx.progress, &host, ctx.timeout).await?)
         }
     };
-    if bootstrap.is_some() {
+    if let (Some(_), Some(host)) = (&bootstrap, &host) {
         // Where the host's time went (the timeline the bootstrap published).
-        if let Some(t) = session.discover().await.ok().as_ref().and_then(super::status::host_timeline) {
+        if let Ok(Some(t)) = crate::aws::ec2::timeline(&session.clients, host).await {
             let mut text = Vec::new();
             t.write_text(&mut text).map_err(Error::io("formatting the timeline"))?;
             ctx.progress.info(format!("the host's bootstrap:\n{}", String::from_utf8_lossy(&text).trim_end()));

@@ -47,8 +47,7 @@ pub async fn run(ctx: &Context, within: Duration) -> Result<u8> {
     let inventory = session.discover().await?;
     let host = ready_host_in(ctx, &session, &inventory, false, true).await?;
     let d = &session.d;
-    let (account, ids) = (&session.identity.account, inventory.ids());
-    let inputs = crate::plan::host_inputs(d, account, &ids, &inventory.eip_ips, &inventory.availability_zones)
+    let inputs = crate::plan::found_host_inputs(d, &session.identity.account, &inventory)
         .ok_or_else(|| Error::Failed(format!("deployment {} is incomplete; run `gascale up`", d.name())))?;
     let verified = verify(ctx, &session, &host, &inputs, within).await?;
     ctx.output.emit(&verified)?;

@@ -32,6 +32,11 @@ pub fn host_inputs(
     })
 }
 
+/// The host's template inputs from what discovery found.
+pub fn found_host_inputs(d: &Deployment, account: &str, found: &crate::aws::discover::Inventory) -> Option<HostInputs> {
+    host_inputs(d, account, &found.ids(), &found.eip_ips, &found.availability_zones)
+}
+
 /// Hash of everything the host is launched with, the runner's files aside
 /// (those are `runner/config`'s).
 pub fn host_fingerprint(d: &Deployment, inputs: &HostInputs, ids: &BTreeMap<String, String>) -> String {

@@ -25,7 +25,7 @@ use serde::Serialize;
 pub use desired::{Desired, Kind, Spec};
 pub use destroy::{data_gitlab, destroy_plan};
 pub use display::PlanReport;
-pub use host::{booting, host_fingerprint, host_inputs};
+pub use host::{booting, found_host_inputs, host_fingerprint, host_inputs};
 
 /// Config keys whose change needs no change to any resource, each with
 /// why: every other key shows in the plan (checked by a walk over every

@@ -1,5 +1,6 @@
 //! The host's timeline: the bootstrap, run on the stub host, publishes when
-//! each step ran (tag gascale:timeline); `status` shows it from the tag.
+//! each step ran (tag gascale:timeline); `status`, and `up` when it waits,
+//! show it from the tag.
 
 use crate::harness::{runtime, sdk_at, unique_name, PrivateEmulator};
 use crate::templates::{example, rendered, with_region, Host};
@@ -50,6 +51,14 @@ fn status_shows_the_timeline_the_bootstrap_published_with_every_step() {
         text.stdout.contains("timeline:   bootstrap started") && text.stdout.contains("runner-token"),
         "{}",
         text.stdout
+    );
+    // `up`, when it waits for the bootstrap, shows the same timeline (stderr).
+    let waited = emulator.gascale(&w, &["up"]);
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    assert!(
+        waited.stderr.contains("the host's bootstrap:") && waited.stderr.contains("runner-token"),
+        "{}",
+        waited.stderr
     );
     assert_eq!(emulator.gascale(&w, &["destroy", "--yes", "--no-final-snapshot"]).code, 0);
 }
