@@ -2,7 +2,7 @@
 //! on PATH, on which the rendered bootstrap and `runner-update.sh` run as on
 //! the GitLab host.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// What tests/stubs/curl serves as the compose plugin: a script that
@@ -54,15 +54,9 @@ impl Host {
     }
 
     pub fn run_with(&self, readiness: &str, env: &[(&str, &str)]) -> std::process::Output {
-        let stubs = crate::harness::root().join("tests/stubs");
-        Command::new("bash")
-            .arg(&self.script)
-            .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
+        self.command(&self.script)
             .env("HOME", self.dir.path())
-            .env("GASCALE_ROOT", self.dir.path().join("root"))
             .env("GASCALE_DATA_DEVICE", self.dir.path().join("dev-sdf"))
-            .env("STUB_DIR", self.dir.path().join("stub"))
             .env("STUB_READINESS", readiness)
             .env("STUB_COMPOSE_DOWNLOAD", self.dir.path().join("compose-download"))
             .envs(env.iter().copied())
@@ -74,16 +68,21 @@ impl Host {
     pub fn update(&self, script: &str, env: &[(&str, &str)]) -> std::process::Output {
         let path = self.dir.path().join("runner-update.sh");
         std::fs::write(&path, script).unwrap();
+        self.command(&path).envs(env.iter().copied()).output().unwrap()
+    }
+
+    /// `bash SCRIPT` on this host: nothing of the test's environment, the
+    /// stub commands first on PATH, the scratch root and the stubs' records.
+    pub fn command(&self, script: &Path) -> Command {
         let stubs = crate::harness::root().join("tests/stubs");
-        Command::new("bash")
-            .arg(&path)
+        let mut command = Command::new("bash");
+        command
+            .arg(script)
             .env_clear()
             .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
             .env("GASCALE_ROOT", self.dir.path().join("root"))
-            .env("STUB_DIR", self.dir.path().join("stub"))
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
+            .env("STUB_DIR", self.dir.path().join("stub"));
+        command
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {

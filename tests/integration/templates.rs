@@ -350,13 +350,9 @@ fn with_a_domain_before_dns_gitlab_starts_self_signed_and_waits_for_dns() {
 
     // DNS is right now: the timer's check enables Let's Encrypt.
     let check = host.dir.path().join("root/var/lib/gascale/tls-check.sh");
-    let out = Command::new("bash")
-        .arg(&check)
+    let out = host
+        .command(&check)
         .args([domain.as_str(), eip.as_str(), "ap-northeast-1", "i-0123456789abcdef0"])
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", crate::harness::root().join("tests/stubs").display()))
-        .env("GASCALE_ROOT", host.dir.path().join("root"))
-        .env("STUB_DIR", host.dir.path().join("stub"))
         .env("STUB_DNS", &eip)
         .output()
         .unwrap();
