@@ -11,6 +11,7 @@ mod emulator;
 mod faults;
 mod fleet;
 mod fuzz;
+mod gitlab_start;
 mod harness;
 mod host;
 mod hostnames;
