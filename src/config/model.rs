@@ -163,7 +163,8 @@ pub struct Gitlab {
     pub domain: Option<String>,
     /// Contact address for Let's Encrypt, with `domain`.
     pub letsencrypt_email: Option<String>,
-    /// Seconds the bootstrap waits for GitLab's readiness check.
+    /// Seconds the bootstrap waits for GitLab to start: its database
+    /// migrated, then its readiness check answering.
     pub readiness_timeout: u32,
     /// A snapshot (`snap-…`) the data volume is created from, when `up`
     /// creates it: a destroyed deployment brought back, or a clone. Its
