@@ -19,6 +19,7 @@ pub mod parameters;
 pub mod policy;
 pub mod retry;
 pub mod s3;
+pub mod security_groups;
 pub mod snapshots;
 pub mod ssm;
 pub mod tags;

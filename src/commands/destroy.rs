@@ -22,7 +22,7 @@ async fn owned(session: &Session, state: Option<&State>) -> Result<(Inventory, w
     let mut inventory = session.discover().await?;
     // An untagged bucket is ours only if our state file says we created it.
     if let Some(b) = inventory.found.get(desired::BUCKET).filter(|b| b.spec == "untagged") {
-        if !state.is_some_and(|s| s.resources.get(desired::BUCKET) == Some(&b.id)) {
+        if state.is_none_or(|s| s.resources.get(desired::BUCKET) != Some(&b.id)) {
             inventory
                 .conflicts
                 .push(format!("skipped S3 bucket {}: it exists but carries no tags of this deployment", b.id));

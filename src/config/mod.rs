@@ -9,6 +9,7 @@ mod runner;
 mod types;
 mod validate;
 mod validate_backup;
+mod validate_runner;
 
 use std::path::Path;
 

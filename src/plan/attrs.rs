@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::desired::{self, Desired, Kind, Role, Spec};
 use super::{drift, Known};
-use crate::aws::network::{line, Source};
+use crate::aws::security_groups::{line, Source};
 use crate::config::Deployment;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -6,7 +6,7 @@
 
 use super::desired::{self, Desired, Role, Spec};
 use crate::aws::discover::Inventory;
-use crate::aws::network::{from_source, line, Source};
+use crate::aws::security_groups::{from_source, line, Source};
 
 /// The host group's rules of its own: HTTP(S) from the allowed networks;
 /// with a domain, HTTP from anywhere: Let's Encrypt's HTTP-01 challenge

@@ -9,6 +9,7 @@ use super::desired::{self, role_name, Role, Spec};
 use super::{drift, host_fingerprint, Action, Step};
 use crate::aws::errors::is_dependency_violation_code;
 use crate::aws::network::{self, RouteTarget};
+use crate::aws::security_groups;
 use crate::aws::{delete as aws_delete, ec2, fleet, iam, s3, tags};
 use crate::error::{Error, Result};
 use crate::render;
@@ -65,24 +66,25 @@ pub async fn run(env: &Env, step: &Step) -> Result<String> {
                 Role::Host => format!("gascale {}: GitLab host, HTTP(S) from allowed networks and workers", d.name()),
                 Role::Workers => format!("gascale {}: runner workers, SSH and Docker from the host only", d.name()),
             };
-            let id = network::ensure_security_group(c, &vpc, name, &description, &tags, existing).await?;
+            let id = security_groups::ensure_security_group(c, &vpc, name, &description, &tags, existing).await?;
             let fresh = existing.is_none();
             // The host's step owns its rules except those from the workers'
             // group, which the workers' step owns (it creates that group).
             match role {
                 Role::Host => {
                     let workers = env.ids.lock().expect("ids lock").get(desired::SG_WORKERS).cloned();
-                    let not_from_workers = |l: &str| workers.as_deref().is_none_or(|w| !network::from_source(l, w));
+                    let not_from_workers =
+                        |l: &str| workers.as_deref().is_none_or(|w| !security_groups::from_source(l, w));
                     let want = drift::host_rules(allow_cidrs, *open_http);
-                    network::converge_ingress(c, &id, &want, not_from_workers, fresh).await?;
+                    security_groups::converge_ingress(c, &id, &want, not_from_workers, fresh).await?;
                 }
                 Role::Workers => {
                     let host = env.id(desired::SG_HOST)?;
                     let (from_host, from_workers) = (drift::worker_rules(*ssh_only, &host), drift::from_workers(&id));
-                    let mine = |l: &str| network::from_source(l, &id);
+                    let mine = |l: &str| security_groups::from_source(l, &id);
                     tokio::try_join!(
-                        network::converge_ingress(c, &id, &from_host, |_: &str| true, fresh),
-                        network::converge_ingress(c, &host, &from_workers, mine, false),
+                        security_groups::converge_ingress(c, &id, &from_host, |_: &str| true, fresh),
+                        security_groups::converge_ingress(c, &host, &from_workers, mine, false),
                     )?;
                 }
             }

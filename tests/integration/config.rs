@@ -76,7 +76,7 @@ fn bad_files() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("GovCloud", "metadata: {name: demo, region: us-gov-west-1}\n".into(), "metadata.region", "partition"),
         ("tag IAM refuses", "metadata: {name: demo, region: eu-west-1, tags: {owner: 'a#b'}}\n".into(), "metadata.tags.owner", "IAM"),
         ("kms without a key", format!("{M}cache: {{sse: 'aws:kms'}}\n"), "cache.kms_key", "required"),
-        ("reserved tag", format!("apiVersion: gascale/v1\nmetadata: {{name: demo, tags: {{'gascale:deployment': x}}}}\n"), "metadata.tags.gascale:deployment", "reserved"),
+        ("reserved tag", "apiVersion: gascale/v1\nmetadata: {name: demo, tags: {'gascale:deployment': x}}\n".to_owned(), "metadata.tags.gascale:deployment", "reserved"),
         ("negative spot price", format!("{M}runner: {{worker: {{max_price: '-1'}}}}\n"), "runner.worker.max_price", "positive"),
         (
             "unpinned fleeting plugin",

@@ -188,7 +188,7 @@ fn an_ingress_rule_added_by_hand_is_drift_that_up_removes() {
     up_json(&w);
     let rules = runtime().block_on(async {
         let g = c.ec2.describe_security_groups().group_ids(&sg).send().await.unwrap();
-        gascale::aws::network::ingress_rules(g.security_groups()[0].ip_permissions())
+        gascale::aws::security_groups::ingress_rules(g.security_groups()[0].ip_permissions())
             .into_iter()
             .map(|(l, _)| l)
             .collect::<Vec<_>>()

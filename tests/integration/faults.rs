@@ -65,7 +65,7 @@ fn interrupt_up_at(emulator: &PrivateEmulator, w: &crate::harness::Workdir, mark
         }
     }
     let status = child.wait().unwrap();
-    let took = signalled.map(|t| t.elapsed()).expect(&format!("never saw {marker:?}:\n{seen}"));
+    let took = signalled.map(|t| t.elapsed()).unwrap_or_else(|| panic!("never saw {marker:?}:\n{seen}"));
     (status.code().unwrap_or(-1), took, seen)
 }
 

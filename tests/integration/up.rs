@@ -51,7 +51,7 @@ fn fresh_up_creates_every_resource_as_designed() {
         let md = i.metadata_options().unwrap();
         assert_eq!(md.http_tokens().unwrap().as_str(), "required");
         assert_eq!(md.http_put_response_hop_limit(), Some(2));
-        assert_eq!(i.iam_instance_profile().unwrap().arn().unwrap().contains(&format!("/gascale/{name}/")), true);
+        assert!(i.iam_instance_profile().unwrap().arn().unwrap().contains(&format!("/gascale/{name}/")));
         let vols = c
             .ec2
             .describe_volumes()
@@ -157,24 +157,10 @@ fn fresh_up_creates_every_resource_as_designed() {
     assert!(state.contains(&s("vpc_id")) && !state.contains("#!/bin/bash"));
 }
 
-/// IAM returns policy documents URL-encoded.
+/// IAM returns policy documents URL-encoded (RFC 3986: IAM API reference,
+/// GetRolePolicy `PolicyDocument`).
 pub fn urlencoding_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_owned();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() + 0 && i + 2 <= bytes.len() - 1 {
-            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
+    percent_encoding::percent_decode_str(s).decode_utf8().expect("a UTF-8 policy document").into_owned()
 }
 
 #[test]

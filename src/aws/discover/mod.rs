@@ -236,7 +236,7 @@ async fn discover_ec2(c: &Clients, deployment: &str, network_likely: bool) -> Re
         let sg_rules = inside.5.security_groups().iter().map(|g| {
             (
                 text(g.group_id()),
-                super::network::ingress_rules(g.ip_permissions()).into_iter().map(|(l, _)| l).collect(),
+                super::security_groups::ingress_rules(g.ip_permissions()).into_iter().map(|(l, _)| l).collect(),
             )
         });
         live.extend(sg_rules);
