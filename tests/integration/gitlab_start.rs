@@ -92,3 +92,49 @@ fn the_database_and_the_readiness_share_one_readiness_timeout() {
     assert!(migration >= 2, "the migration was not waited for");
     assert_eq!(migration + readiness, 13);
 }
+
+/// The migration check itself, run against a container's files laid out as
+/// Omnibus 19.3 writes them: `echo $STATUS > upgrade-status/db-migrate-
+/// <md5 of the connection settings>-<REVISION>` after `gitlab-rake
+/// gitlab:db:configure` (`resources/rails_migration.rb`,
+/// `libraries/rails_migration_helper.rb`), the revision in
+/// `/opt/gitlab/embedded/service/gitlab-rails/REVISION`.
+#[test]
+fn the_migration_check_reads_omnibus_s_status_file_for_the_image_s_revision() {
+    let user_data = rendered(&with_region(example("minimal.yaml"))).user_data;
+    let start = user_data.find("bash -c '").expect("the migration check") + "bash -c '".len();
+    let script = &user_data[start..start + user_data[start..].find("' >/dev/null").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let script = script
+        .replace("/var/opt/gitlab/", &format!("{root}/var/opt/gitlab/"))
+        .replace("/opt/gitlab/embedded/", &format!("{root}/opt/gitlab/embedded/"));
+    let revision_dir = dir.path().join("opt/gitlab/embedded/service/gitlab-rails");
+    let status_dir = dir.path().join("var/opt/gitlab/gitlab-rails/upgrade-status");
+    let bin = dir.path().join("bin");
+    for d in [&revision_dir, &status_dir, &bin] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(revision_dir.join("REVISION"), "1a2b3c4d5e6\n").unwrap();
+    // gitlab-psql: PostgreSQL answers unless PSQL_DOWN is set.
+    let psql = bin.join("gitlab-psql");
+    std::fs::write(&psql, "#!/bin/sh\n[ -z \"$PSQL_DOWN\" ] && echo 1\n").unwrap();
+    std::fs::set_permissions(&psql, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let check = |psql_down: bool| {
+        let mut c = std::process::Command::new("bash");
+        c.arg("-c").arg(&script).env("PATH", format!("{}:/usr/bin:/bin", bin.display()));
+        if psql_down {
+            c.env("PSQL_DOWN", "1");
+        }
+        c.output().unwrap().status.success()
+    };
+    let digest = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    assert!(!check(false), "migrated with no status file");
+    std::fs::write(status_dir.join(format!("db-migrate-{digest}-0ffe1abc")), "0\n").unwrap();
+    assert!(!check(false), "migrated by the status file of another GitLab version");
+    std::fs::write(status_dir.join(format!("db-migrate-{digest}-1a2b3c4d5e6")), "1\n").unwrap();
+    assert!(!check(false), "migrated although gitlab:db:configure failed");
+    std::fs::write(status_dir.join(format!("db-migrate-{digest}-1a2b3c4d5e6")), "0\n").unwrap();
+    assert!(!check(true), "migrated although PostgreSQL does not answer");
+    assert!(check(false), "the database migrated for this revision was not seen");
+}
