@@ -12,6 +12,13 @@ fn step_times(host: &Host, step: &str) -> (f64, f64) {
     (at("start"), at("end"))
 }
 
+/// The minimal example's host, GitLab given 60 s to start.
+fn with_a_minute_to_start() -> Host {
+    let mut d = with_region(example("minimal.yaml"));
+    d.gitlab.readiness_timeout = 60;
+    Host::new(&rendered(&d).user_data)
+}
+
 fn calls(host: &Host, what: &str) -> usize {
     host.read("stub/calls").lines().filter(|l| l.contains(what)).count()
 }
@@ -39,9 +46,7 @@ fn the_runner_is_created_while_puma_boots_and_started_once_gitlab_answers() {
 
 #[test]
 fn the_bootstrap_fails_at_gitlab_when_the_database_is_never_migrated() {
-    let mut d = with_region(example("minimal.yaml"));
-    d.gitlab.readiness_timeout = 60;
-    let host = Host::new(&rendered(&d).user_data);
+    let host = with_a_minute_to_start();
     let out = host.run_with("ok", &[("STUB_MIGRATION", "fail")]);
     assert!(!out.status.success());
     assert_eq!(host.read("root/var/lib/gascale/status").trim(), "failed:gitlab");
@@ -57,9 +62,7 @@ fn the_bootstrap_fails_at_gitlab_when_the_database_is_never_migrated() {
 
 #[test]
 fn bootstrap_publishes_the_failing_step_when_gitlab_never_gets_ready() {
-    let mut d = with_region(example("minimal.yaml"));
-    d.gitlab.readiness_timeout = 60;
-    let host = Host::new(&rendered(&d).user_data);
+    let host = with_a_minute_to_start();
     let out = host.run("fail");
     assert!(!out.status.success());
     assert_eq!(host.read("root/var/lib/gascale/status").trim(), "failed:gitlab-ready");
@@ -77,9 +80,7 @@ fn bootstrap_publishes_the_failing_step_when_gitlab_never_gets_ready() {
 /// for GitLab to answer.
 #[test]
 fn the_database_and_the_readiness_share_one_readiness_timeout() {
-    let mut d = with_region(example("minimal.yaml"));
-    d.gitlab.readiness_timeout = 60;
-    let host = Host::new(&rendered(&d).user_data);
+    let host = with_a_minute_to_start();
     // Migrated after a few 5 s checks (0.05 s each at this scale), never ready.
     let out = host.run_with("fail", &[("STUB_SECONDS", "gitlab-migrated=0.12"), ("STUB_SLEEP_SCALE", "0.01")]);
     assert!(!out.status.success());
