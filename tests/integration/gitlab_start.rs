@@ -27,10 +27,11 @@ fn calls(host: &Host, what: &str) -> usize {
 fn the_runner_is_created_while_puma_boots_and_started_once_gitlab_answers() {
     let host = Host::new(&rendered(&with_region(example("minimal.yaml"))).user_data);
     // The database is migrated 0.2 s after `up -d gitlab`, GitLab answers
-    // after 2.5 s; waits at 1/100 of their length (5 s polls: 0.05 s).
+    // after 4 s (room for a loaded machine); waits at 1/100 of their length
+    // (5 s polls: 0.05 s).
     let out = host.run_with(
         "ok",
-        &[("STUB_SECONDS", "gitlab-migrated=0.2,gitlab-start=2.5,rails-runner=0.2"), ("STUB_SLEEP_SCALE", "0.01")],
+        &[("STUB_SECONDS", "gitlab-migrated=0.2,gitlab-start=4,rails-runner=0.2"), ("STUB_SLEEP_SCALE", "0.01")],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(host.read("root/var/lib/gascale/status").trim(), "complete");
