@@ -19,10 +19,6 @@ fn with_a_minute_to_start() -> Host {
     Host::new(&rendered(&d).user_data)
 }
 
-fn calls(host: &Host, what: &str) -> usize {
-    host.read("stub/calls").lines().filter(|l| l.contains(what)).count()
-}
-
 #[test]
 fn the_runner_is_created_while_puma_boots_and_started_once_gitlab_answers() {
     let host = Host::new(&rendered(&with_region(example("minimal.yaml"))).user_data);
@@ -55,8 +51,8 @@ fn the_bootstrap_fails_at_gitlab_when_the_database_is_never_migrated() {
     let log = host.read("root/var/log/gascale-bootstrap.log");
     assert!(log.contains("GitLab's database not migrated after 60s"), "{log}");
     // Bounded: 60 s at one check per 5 s is twelve checks.
-    assert_eq!(calls(&host, "exec -T gitlab bash"), 12);
-    assert_eq!(calls(&host, "exec -T gitlab curl"), 0);
+    assert_eq!(host.calls("exec -T gitlab bash"), 12);
+    assert_eq!(host.calls("exec -T gitlab curl"), 0);
     assert_eq!(host.count("stub/runners-created"), 0);
     assert!(host.read("root/var/lib/gascale/bootstrap-complete").is_empty());
 }
@@ -70,10 +66,10 @@ fn bootstrap_publishes_the_failing_step_when_gitlab_never_gets_ready() {
     assert!(host.read("stub/aws").contains("Value=failed:gitlab-ready"));
     assert!(host.read("root/var/log/gascale-bootstrap.log").contains("GitLab not ready after 60s"));
     // Bounded: 60 s at one poll per 5 s is twelve polls, not an endless loop.
-    assert_eq!(calls(&host, "exec -T gitlab curl"), 12);
+    assert_eq!(host.calls("exec -T gitlab curl"), 12);
     // The runner may be created beside the wait (the database was migrated);
     // it is never started on a GitLab that does not answer.
-    assert_eq!(calls(&host, "up -d runner"), 0);
+    assert_eq!(host.calls("up -d runner"), 0);
     assert!(host.read("root/var/lib/gascale/bootstrap-complete").is_empty());
 }
 
@@ -90,7 +86,7 @@ fn the_database_and_the_readiness_share_one_readiness_timeout() {
     // migrated is followed by GitLab's first readiness poll, not a wait.
     let waits = host.read("stub/sleeps").lines().filter(|l| *l == "sleep 5").count();
     assert_eq!(waits, 12);
-    let (migration, readiness) = (calls(&host, "exec -T gitlab bash"), calls(&host, "exec -T gitlab curl"));
+    let (migration, readiness) = (host.calls("exec -T gitlab bash"), host.calls("exec -T gitlab curl"));
     assert!(migration >= 2, "the migration was not waited for");
     assert_eq!(migration + readiness, 13);
 }

@@ -96,4 +96,9 @@ impl Host {
     pub fn count(&self, rel: &str) -> usize {
         self.read(rel).lines().count()
     }
+
+    /// How many recorded stub calls contain `what`.
+    pub fn calls(&self, what: &str) -> usize {
+        self.read("stub/calls").lines().filter(|l| l.contains(what)).count()
+    }
 }

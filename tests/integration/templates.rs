@@ -270,7 +270,7 @@ fn bootstrap_fails_at_runner_when_the_runner_cannot_reach_gitlab() {
     assert!(log.contains("the runner did not reach GitLab: ERROR: Verifying runner... client error"), "{log}");
     assert!(log.contains("connection refused"), "{log}");
     assert!(host.read("root/var/lib/gascale/bootstrap-complete").is_empty());
-    let verifies = host.read("stub/calls").lines().filter(|l| l.contains("gitlab-runner verify")).count();
+    let verifies = host.calls("gitlab-runner verify");
     assert_eq!(verifies, 10, "bounded retries");
 }
 
