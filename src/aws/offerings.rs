@@ -9,18 +9,44 @@ use super::errors::on;
 use super::Clients;
 use crate::error::Result;
 
-/// Zone → the types among `types` offered there
-/// (DescribeInstanceTypeOfferings, location type availability-zone).
+/// What the preflight reads of the region and the account, whatever the
+/// plan: read beside discovery when the deployment is likely new, as its
+/// plan then needs all of it.
+#[derive(Debug, Clone)]
+pub struct RegionFacts {
+    /// VPCs in the region, and the quota (`vpcs`).
+    pub vpcs: (usize, usize),
+    /// Elastic IPs in the region, and the quota (`elastic_ips`).
+    pub elastic_ips: (usize, usize),
+    /// Zone → the types offered there, in every zone of the region.
+    pub offered: BTreeMap<String, BTreeSet<String>>,
+    /// Type → the architectures it runs.
+    pub architectures: BTreeMap<String, Vec<String>>,
+}
+
+impl RegionFacts {
+    /// Every fact at once, for `types`: one round trip.
+    pub async fn read(c: &Clients, types: &[String]) -> Result<RegionFacts> {
+        let (vpcs, elastic_ips, offered, architectures) =
+            tokio::try_join!(vpcs(c), elastic_ips(c), types_by_zone(c, None, types), architectures(c, types))?;
+        Ok(RegionFacts { vpcs, elastic_ips, offered, architectures })
+    }
+}
+
+/// Zone → the types among `types` offered there, in `zones` or, with
+/// `None`, every zone of the region (DescribeInstanceTypeOfferings,
+/// location type availability-zone).
 pub async fn types_by_zone(
     c: &Clients,
-    zones: &[String],
+    zones: Option<&[String]>,
     types: &[String],
 ) -> Result<BTreeMap<String, BTreeSet<String>>> {
+    let location = zones.map(|z| Filter::builder().name("location").set_values(Some(z.to_vec())).build());
     let offerings: Vec<aws_sdk_ec2::types::InstanceTypeOffering> = c
         .ec2
         .describe_instance_type_offerings()
         .location_type(LocationType::AvailabilityZone)
-        .filters(Filter::builder().name("location").set_values(Some(zones.to_vec())).build())
+        .set_filters(location.map(|l| vec![l]))
         .filters(Filter::builder().name("instance-type").set_values(Some(types.to_vec())).build())
         .into_paginator()
         .items()

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::session::Session;
+use super::session::{Purpose, Session};
 use super::Context;
 use crate::error::{exit, Error, Result};
 use crate::output::Report;
@@ -52,7 +52,7 @@ pub async fn run(ctx: &Context, out_dir: &Path, offline: bool) -> Result<u8> {
         ctx.progress.info(format!("offline: placeholder IDs and account {PLACEHOLDER_ACCOUNT}"));
         render::render(&d, &HostInputs::placeholders(&d, PLACEHOLDER_ACCOUNT))?
     } else {
-        let (session, _, inventory) = Session::open_discovered(ctx, None).await?;
+        let (session, _, inventory) = Session::open_discovered(ctx, None, Purpose::Look).await?;
         let d = &session.d;
         // The deployment's real IDs where it exists, placeholders where not.
         let inputs = found_host_inputs(d, &session.identity.account, &inventory)

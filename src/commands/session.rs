@@ -33,20 +33,33 @@ impl Session {
     /// are while every describe that does not need the account runs (the
     /// bucket's name does; its tags are read as soon as STS answers). With
     /// `lock` (the command's name) the deployment's lock is taken first, so
-    /// what is discovered holds while the lock is held.
-    pub async fn open_discovered(ctx: &Context, lock: Option<&str>) -> Result<(Session, Option<Lock>, Inventory)> {
+    /// what is discovered holds while the lock is held; STS, which reads
+    /// nothing of the deployment, answers meanwhile, and the bucket is
+    /// described with the rest. `purpose` says what the inventory is for.
+    pub async fn open_discovered(
+        ctx: &Context,
+        lock: Option<&str>,
+        purpose: Purpose,
+    ) -> Result<(Session, Option<Lock>, Inventory)> {
         let (d, clients) = ctx.connect().await?;
         let store = StateStore::new(&ctx.state_dir, d.name());
+        let identity = tokio::sync::OnceCell::new();
         let lock = match lock {
-            Some(command) => Some(ctx.lock(&clients, d.name(), command).await?),
+            Some(command) => {
+                // A failed STS call is made again by discovery, which reports it.
+                let (lock, _) = tokio::join!(
+                    ctx.lock(&clients, d.name(), command),
+                    identity.get_or_try_init(|| clients.identity())
+                );
+                Some(lock?)
+            }
             None => None,
         };
-        let identity = tokio::sync::OnceCell::new();
         let bucket = async {
             let id = identity.get_or_try_init(|| clients.identity()).await?;
             Ok(d.bucket_name(&id.account, d.region()))
         };
-        let inventory = discovery(&d, &clients, &store, bucket).await?;
+        let inventory = discovery(&d, &clients, &store, bucket, purpose).await?;
         let identity = identity.into_inner().expect("discovery awaited the identity");
         let mut d = d;
         if d.runner.executor.is_none() {
@@ -89,7 +102,7 @@ impl Session {
     /// Discovers the deployment (the session knows its bucket's name).
     pub async fn discover(&self) -> Result<Inventory> {
         let bucket = std::future::ready(Ok(self.bucket.clone()));
-        discovery(&self.d, &self.clients, &self.store, bucket).await
+        discovery(&self.d, &self.clients, &self.store, bucket, Purpose::Look).await
     }
 
     /// The plan for `inventory`, with the preflight's findings.
@@ -122,7 +135,8 @@ impl Session {
         let mut plan = plan::build(&self.d, &known);
         let zones = &inventory.availability_zones;
         let checks = (restoring.as_ref(), allow_unlisted_version);
-        plan.problems = plan::preflight::check(&self.clients, &self.d, &plan, zones, checks).await?;
+        let facts = inventory.region_facts.as_ref();
+        plan.problems = plan::preflight::check(&self.clients, &self.d, &plan, (zones, facts), checks).await?;
         Ok(plan)
     }
 
@@ -163,12 +177,23 @@ impl Session {
 
 pub use crate::aws::ec2::{bootstrap_failed, WAITING_DNS};
 
+/// What a command discovers the deployment for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A plan (`plan`, `up`): the preflight's reads of the region go out
+    /// with discovery when the deployment is likely new.
+    Plan,
+    /// Only what exists (`status`, `render`, `snapshot`).
+    Look,
+}
+
 /// The discovery every command runs, by the deployment's names.
 async fn discovery(
     d: &Deployment,
     clients: &Clients,
     store: &StateStore,
     bucket: impl std::future::Future<Output = Result<String>>,
+    purpose: Purpose,
 ) -> Result<Inventory> {
     let names = Names {
         deployment: d.name(),
@@ -184,11 +209,22 @@ async fn discovery(
     };
     // A state file naming a VPC makes one round of describes likely to pay.
     let network_likely = store.load().ok().flatten().is_some_and(|s| s.resources.contains_key(desired::VPC));
+    // A new deployment's plan creates everything the preflight checks: its
+    // reads need not wait for the plan. Otherwise the preflight reads only
+    // what the plan turns out to need (a no-op `up` none).
+    let facts = async {
+        match purpose {
+            Purpose::Plan if !network_likely => plan::preflight::prefetch(clients, d).await.map(Some),
+            _ => Ok(None),
+        }
+    };
     // The intents a killed run left in SSM, read in the same round.
-    let (mut inventory, intents) = tokio::try_join!(
+    let (mut inventory, intents, facts) = tokio::try_join!(
         discover::discover(clients, &names, bucket, network_likely),
-        crate::aws::intents::read(clients, d.name())
+        crate::aws::intents::read(clients, d.name()),
+        facts
     )?;
     inventory.shared_intents = intents;
+    inventory.region_facts = facts;
     Ok(inventory)
 }

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::session::Session;
+use super::session::{Purpose, Session};
 use super::Context;
 use crate::aws::snapshots::{self, Snapshot};
 use crate::error::{exit, Error, Result};
@@ -30,7 +30,7 @@ impl Report for Taken {
 }
 
 pub async fn take(ctx: &Context, wait: bool) -> Result<u8> {
-    let (session, _lock, inventory) = Session::open_discovered(ctx, Some("snapshot")).await?;
+    let (session, _lock, inventory) = Session::open_discovered(ctx, Some("snapshot"), Purpose::Look).await?;
     let d = &session.d;
     let volume = inventory.id(desired::DATA_VOLUME).ok_or_else(|| {
         Error::Failed(format!("deployment {} has no data volume in {} to snapshot", d.name(), d.region()))

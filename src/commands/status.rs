@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::session::Session;
+use super::session::{Purpose, Session};
 use super::Context;
 use crate::aws::discover::Found;
 use crate::aws::Identity;
@@ -67,7 +67,7 @@ impl Report for Status {
 }
 
 pub async fn run(ctx: &Context) -> Result<u8> {
-    let (session, _, inventory) = Session::open_discovered(ctx, None).await?;
+    let (session, _, inventory) = Session::open_discovered(ctx, None, Purpose::Look).await?;
     let mut outputs =
         super::up::outputs_of(&session, &inventory.ids(), &inventory.eip_ips).expiring(inventory.expires());
     outputs.bootstrap = inventory.bootstrap.clone();

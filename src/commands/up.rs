@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::session::Session;
+use super::session::{Purpose, Session};
 use super::Context;
 use crate::aws::ec2::public_dns;
 use crate::aws::iam;
@@ -18,7 +18,8 @@ use crate::plan::desired::{self, Role};
 use crate::plan::{Action, PlanReport};
 
 pub async fn run(ctx: &Context, args: &UpArgs) -> Result<u8> {
-    let (mut session, _lock, inventory) = Session::open_discovered(ctx, (!args.dry_run).then_some("up")).await?;
+    let (mut session, _lock, inventory) =
+        Session::open_discovered(ctx, (!args.dry_run).then_some("up"), Purpose::Plan).await?;
     if let Some(from) = &args.restore_from {
         session.d.gitlab.restore_from = Some(restore_source(&session, &inventory, from).await?);
     }

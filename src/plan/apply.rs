@@ -162,8 +162,19 @@ impl Env {
         outcome.map_err(|e| Error::Failed(format!("keeping the intents in SSM: {e}")))
     }
 
-    /// Clears the intents kept in SSM once none is outstanding.
+    /// Intents are kept in SSM and none is outstanding: time to clear them.
+    fn settled(&self) -> bool {
+        self.shared_intents.load(std::sync::atomic::Ordering::SeqCst)
+            && self.state.lock().expect("state lock").intents.is_empty()
+    }
+
+    /// Clears the intents kept in SSM once none is outstanding (after the
+    /// early write of them, which must not land after the delete).
     async fn settle_intents(&self) -> Result<()> {
+        if !self.settled() {
+            return Ok(());
+        }
+        let _ = self.intents_in_ssm().await;
         let none_left = self.state.lock().expect("state lock").intents.is_empty();
         if none_left && self.shared_intents.swap(false, std::sync::atomic::Ordering::SeqCst) {
             crate::aws::intents::write(&self.clients, self.d.name(), &Default::default()).await?;
@@ -244,6 +255,8 @@ pub async fn apply(env: Arc<Env>, plan: &Plan, parallelism: usize) -> Result<Out
     let mut broken: BTreeSet<String> = BTreeSet::new();
     let mut running: JoinSet<(String, Result<String>)> = JoinSet::new();
     let mut outcome = Outcome::default();
+    // Cleared while later steps run, off the end of the run.
+    let mut settling: Option<tokio::task::JoinHandle<Result<()>>> = None;
     loop {
         let (skip, rest): (Vec<&Step>, Vec<&Step>) =
             waiting.into_iter().partition(|s| s.deps.iter().any(|d| broken.contains(d)));
@@ -280,6 +293,10 @@ pub async fn apply(env: Arc<Env>, plan: &Plan, parallelism: usize) -> Result<Out
             Ok(id) => {
                 env.record(&address, &id)?;
                 env.progress.info(format!("{} {address}  {id}", verb(step.action)));
+                if settling.is_none() && env.settled() {
+                    let env = env.clone();
+                    settling = Some(tokio::spawn(async move { env.settle_intents().await }));
+                }
                 done.insert(address.clone());
                 outcome.changed.push(address);
             }
@@ -298,7 +315,12 @@ pub async fn apply(env: Arc<Env>, plan: &Plan, parallelism: usize) -> Result<Out
         outcome.skipped.push(s.address.clone());
     }
     outcome.interrupted = crate::interrupt::requested();
-    if let Err(e) = env.settle_intents().await {
+    let early = match settling {
+        Some(task) => task.await.unwrap_or_else(|e| Err(Error::Failed(format!("clearing the intents: {e}")))),
+        None => Ok(()),
+    };
+    // Intents added after the early clearing are cleared now.
+    if let Err(e) = early.and(env.settle_intents().await) {
         env.progress.warn(format!("the intents kept in SSM stay until the next run: {e}"));
     }
     Ok(outcome)

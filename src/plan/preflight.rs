@@ -6,18 +6,20 @@
 
 use super::desired::Kind;
 use super::{Action, Plan};
-use crate::aws::{offerings, Clients};
+use crate::aws::offerings::{self, RegionFacts};
+use crate::aws::Clients;
 use crate::config::{Arch, Deployment};
 use crate::error::Result;
 use crate::upgrade;
 
 /// The problems found, each `key: what is wrong and what to do`. Reads only
-/// when the plan creates the network or an instance.
+/// when the plan creates the network or an instance, and only what `facts`
+/// (read beside discovery: `prefetch`) does not hold already.
 pub async fn check(
     c: &Clients,
     d: &Deployment,
     plan: &Plan,
-    zones: &[String],
+    (zones, facts): (&[String], Option<&RegionFacts>),
     (restoring, allow_unlisted): (Option<&Restoring>, bool),
 ) -> Result<Vec<String>> {
     let creates = |kinds: &[Kind]| plan.steps.iter().any(|s| s.action != Action::Keep && kinds.contains(&s.kind));
@@ -34,7 +36,8 @@ pub async fn check(
         return Ok(problems);
     }
     // The checks read independently: at once, one round trip.
-    let (vpcs, eips, types) = tokio::try_join!(vpcs(c, d, plan), elastic_ips(c, d, plan), types(c, d, plan, zones))?;
+    let (vpcs, eips, types) =
+        tokio::try_join!(vpcs(c, d, plan, facts), elastic_ips(c, d, plan, facts), types(c, d, plan, zones, facts))?;
     problems.extend(restoring.and_then(|r| restore(d, r, allow_unlisted)));
     problems.extend(in_place_upgrade(plan, allow_unlisted));
     problems.extend(vpcs);
@@ -46,11 +49,14 @@ pub async fn check(
 /// A new deployment's VPC within the account's quota of them (5 a region
 /// by default): past it CreateVpc fails with VpcLimitExceeded while the IAM
 /// roles and the bucket, created at once with the VPC, already exist.
-async fn vpcs(c: &Clients, d: &Deployment, plan: &Plan) -> Result<Option<String>> {
+async fn vpcs(c: &Clients, d: &Deployment, plan: &Plan, facts: Option<&RegionFacts>) -> Result<Option<String>> {
     if !plan.steps.iter().any(|s| s.action == Action::Create && s.kind == Kind::Vpc) {
         return Ok(None);
     }
-    let (used, quota) = offerings::vpcs(c).await?;
+    let (used, quota) = match facts {
+        Some(f) => f.vpcs,
+        None => offerings::vpcs(c).await?,
+    };
     Ok((used >= quota).then(|| {
         format!(
             "network: the deployment needs a new VPC, and {} has {used} of its {quota}; delete one you no longer use, or raise the quota \"VPCs per Region\" in Service Quotas",
@@ -61,12 +67,15 @@ async fn vpcs(c: &Clients, d: &Deployment, plan: &Plan) -> Result<Option<String>
 
 /// Default quota 5 a region (VPC user guide, "Elastic IP address quotas"):
 /// a third deployment in a region would fail halfway.
-async fn elastic_ips(c: &Clients, d: &Deployment, plan: &Plan) -> Result<Option<String>> {
+async fn elastic_ips(c: &Clients, d: &Deployment, plan: &Plan, facts: Option<&RegionFacts>) -> Result<Option<String>> {
     let new_eips = plan.steps.iter().filter(|s| s.action == Action::Create && s.kind == Kind::ElasticIp).count();
     if new_eips == 0 {
         return Ok(None);
     }
-    let (used, quota) = offerings::elastic_ips(c).await?;
+    let (used, quota) = match facts {
+        Some(f) => f.elastic_ips,
+        None => offerings::elastic_ips(c).await?,
+    };
     Ok((used + new_eips > quota).then(|| {
         format!(
             "network: the deployment needs {new_eips} new Elastic IPs (host{}), and {} has {used} of its {quota} in use; release some, set network.nat: false, or raise the quota \"EC2-VPC Elastic IPs\" in Service Quotas",
@@ -76,9 +85,48 @@ async fn elastic_ips(c: &Clients, d: &Deployment, plan: &Plan) -> Result<Option<
     }))
 }
 
+/// What the region and account offer, read before the plan is known (see
+/// `RegionFacts`): every type the config names, whichever executor runs.
+pub async fn prefetch(c: &Clients, d: &Deployment) -> Result<RegionFacts> {
+    let (host, workers) = instance_types(d, true);
+    RegionFacts::read(c, &names(&host, &workers)).await
+}
+
+/// (type, its architecture, the type's key, the architecture's key)
+type Typed = (String, Arch, String, &'static str);
+
+/// The host's type and the workers' (docker-autoscaler's further types with
+/// `autoscaler`).
+fn instance_types(d: &Deployment, autoscaler: bool) -> (Typed, Vec<Typed>) {
+    let host = (d.gitlab.instance_type.to_string(), d.gitlab.arch, "gitlab.instance_type".to_owned(), "gitlab.arch");
+    let worker_type = d.runner.worker.instance_type.to_string();
+    let mut workers =
+        vec![(worker_type, d.runner.worker.arch, "runner.worker.instance_type".to_owned(), "runner.worker.arch")];
+    if autoscaler {
+        for (i, t) in d.runner.autoscaler.instance_types.iter().enumerate() {
+            let key = format!("runner.autoscaler.instance_types[{i}]");
+            workers.push((t.to_string(), d.runner.worker.arch, key, "runner.worker.arch"));
+        }
+    }
+    (host, workers)
+}
+
+fn names(host: &Typed, workers: &[Typed]) -> Vec<String> {
+    let mut types: Vec<String> = std::iter::once(host).chain(workers).map(|(t, ..)| t.clone()).collect();
+    types.sort();
+    types.dedup();
+    types
+}
+
 /// The instance types offered in the zones used, running the configured
 /// architecture.
-async fn types(c: &Clients, d: &Deployment, plan: &Plan, zones: &[String]) -> Result<Vec<String>> {
+async fn types(
+    c: &Clients,
+    d: &Deployment,
+    plan: &Plan,
+    zones: &[String],
+    facts: Option<&RegionFacts>,
+) -> Result<Vec<String>> {
     let creates = |kinds: &[Kind]| plan.steps.iter().any(|s| s.action != Action::Keep && kinds.contains(&s.kind));
     let mut problems = Vec::new();
     if !creates(&[Kind::Subnet, Kind::Instance, Kind::LaunchTemplate, Kind::AutoScalingGroup, Kind::RunnerConfig]) {
@@ -87,22 +135,14 @@ async fn types(c: &Clients, d: &Deployment, plan: &Plan, zones: &[String]) -> Re
     let wanted = d.network.azs as usize;
     let zones: Vec<String> = zones.iter().take(wanted).cloned().collect();
     let host_zone = zones.first().cloned().unwrap_or_default();
-    // (type, its architecture, the type's key, the architecture's key)
-    let host = (d.gitlab.instance_type.to_string(), d.gitlab.arch, "gitlab.instance_type".to_owned(), "gitlab.arch");
-    let worker_type = d.runner.worker.instance_type.to_string();
-    let mut workers =
-        vec![(worker_type, d.runner.worker.arch, "runner.worker.instance_type".to_owned(), "runner.worker.arch")];
-    if d.autoscaler() {
-        for (i, t) in d.runner.autoscaler.instance_types.iter().enumerate() {
-            let key = format!("runner.autoscaler.instance_types[{i}]");
-            workers.push((t.to_string(), d.runner.worker.arch, key, "runner.worker.arch"));
+    let (host, workers) = instance_types(d, d.autoscaler());
+    let (offered, archs) = match facts {
+        Some(f) => (f.offered.clone(), f.architectures.clone()),
+        None => {
+            let types = names(&host, &workers);
+            tokio::try_join!(offerings::types_by_zone(c, Some(&zones), &types), offerings::architectures(c, &types))?
         }
-    }
-    let mut types: Vec<String> = std::iter::once(&host).chain(&workers).map(|(t, ..)| t.clone()).collect();
-    types.sort();
-    types.dedup();
-    let (offered, archs) =
-        tokio::try_join!(offerings::types_by_zone(c, &zones, &types), offerings::architectures(c, &types))?;
+    };
     let offered_in = |t: &str, zone: &str| offered.get(zone).is_some_and(|s| s.contains(t));
     if !offered_in(&host.0, &host_zone) {
         problems.push(format!(

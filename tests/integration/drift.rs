@@ -234,6 +234,46 @@ fn what_would_fail_halfway_is_refused_before_any_change() {
     assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
 }
 
+/// The preflight's reads of the region (quotas, offerings, architectures)
+/// go out beside discovery for a new deployment, whose plan needs every one
+/// of them; an existing deployment's plan reads only what it turns out to
+/// need — nothing for a no-op, the types for a new host — and refuses the
+/// same way on either path.
+#[test]
+fn the_preflight_reads_with_discovery_only_for_a_new_deployment() {
+    const PREFLIGHT: [&str; 4] =
+        ["DescribeInstanceTypes", "DescribeInstanceTypeOfferings", "DescribeAccountAttributes", "GetServiceQuota"];
+    let emulator = crate::harness::PrivateEmulator::start();
+    let reads_since = |from: usize| -> Vec<String> {
+        emulator.operations()[from..].iter().filter(|o| PREFLIGHT.contains(&o.as_str())).cloned().collect()
+    };
+    let w = minimal(&unique_name("pre"), "");
+    let before = emulator.operations().len();
+    let r = emulator.gascale(&w, &["up", "--no-wait"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut read = reads_since(before);
+    read.sort();
+    let mut each_once = PREFLIGHT.to_vec();
+    each_once.sort();
+    assert_eq!(read, each_once);
+    let before = emulator.operations().len();
+    assert_eq!(emulator.gascale(&w, &["plan", "--detailed-exitcode"]).code, 0);
+    assert_eq!(reads_since(before), Vec::<String>::new(), "a no-op plan reads no preflight");
+    // A Graviton type for the host of an existing deployment, x86_64 kept.
+    let yaml = std::fs::read_to_string(w.path().join("gascale.yaml")).unwrap();
+    std::fs::write(w.path().join("gascale.yaml"), format!("{yaml}gitlab: {{instance_type: t4g.xlarge}}\n")).unwrap();
+    let before = emulator.operations().len();
+    let r = emulator.gascale(&w, &["up", "--no-wait", "--allow-host-replacement"]);
+    assert_eq!(r.code, 64, "{}", r.stderr);
+    assert!(r.stderr.contains("gitlab.instance_type: t4g.xlarge runs arm64, not x86_64 (gitlab.arch)"), "{}", r.stderr);
+    let mut read = reads_since(before);
+    read.sort();
+    assert_eq!(read, ["DescribeInstanceTypeOfferings", "DescribeInstanceTypes"], "only the types are read");
+    let mutating: Vec<String> =
+        emulator.operations()[before..].iter().filter(|o| crate::harness::changes_deployment(o)).cloned().collect();
+    assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
+}
+
 #[test]
 fn a_deployment_that_would_run_out_of_elastic_ips_is_refused_before_any_change() {
     // moto's account, like a new AWS account, may hold 5 Elastic IPs a

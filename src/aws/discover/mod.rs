@@ -55,6 +55,9 @@ pub struct Inventory {
     /// What a run on another machine was about to create when it stopped
     /// (`aws::intents`): address → name or nonce.
     pub shared_intents: BTreeMap<String, String>,
+    /// The preflight's reads of the region, when they went out with
+    /// discovery (`offerings::RegionFacts`).
+    pub region_facts: Option<super::offerings::RegionFacts>,
 }
 
 impl Inventory {
