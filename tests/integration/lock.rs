@@ -70,6 +70,10 @@ fn two_ups_from_two_machines_one_runs_the_other_names_the_holder() {
 fn a_lease_that_ran_out_is_taken_over_and_its_paused_holder_changes_nothing_more() {
     let emulator = PrivateEmulator::start();
     let c = sdk_at(&emulator.endpoint);
+    // moto sets much of itself up on first use (seconds on a loaded
+    // machine): done here, so the holder's 3 s lease is not spent on it.
+    let warm = minimal(&unique_name("warm"), "");
+    assert_eq!(emulator.gascale(&warm, &["plan"]).code, 0);
     let name = unique_name("lease");
     let (a, b) = (minimal(&name, ""), minimal(&name, ""));
     // `up` that waits for GitLab: the emulator's host never boots, so it
@@ -93,7 +97,16 @@ fn a_lease_that_ran_out_is_taken_over_and_its_paused_holder_changes_nothing_more
         all
     });
     let waiting = "waiting for GitLab on";
-    while !stderr.recv_timeout(Duration::from_secs(60)).expect("the holder reports its progress").contains(waiting) {}
+    loop {
+        match stderr.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains(waiting) => break,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = holder.kill();
+                panic!("the holder stopped before waiting for GitLab ({e}):\n{}", reader.join().unwrap());
+            }
+        }
+    }
     // A machine that froze: its process lives, but renews nothing.
     signal(&holder, "-STOP");
     let early = emulator.gascale(&b, &["destroy", "--yes", "--no-final-snapshot"]);
