@@ -234,11 +234,11 @@ fn what_would_fail_halfway_is_refused_before_any_change() {
     assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
 }
 
-/// The preflight's reads of the region (quotas, offerings, architectures)
-/// go out beside discovery for a new deployment, whose plan needs every one
-/// of them; an existing deployment's plan reads only what it turns out to
-/// need — nothing for a no-op, the types for a new host — and refuses the
-/// same way on either path.
+/// The preflight's reads of the region (quotas, offerings, architectures):
+/// a new deployment's `up` reads each once (beside discovery, a round trip
+/// `scripts/bench` measures); an existing deployment's plan reads only what
+/// it turns out to need — nothing for a no-op, the types for a new host —
+/// and refuses the same way on either path.
 #[test]
 fn the_preflight_reads_with_discovery_only_for_a_new_deployment() {
     const PREFLIGHT: [&str; 4] =
