@@ -241,21 +241,21 @@ fn what_would_fail_halfway_is_refused_before_any_change() {
 /// and refuses the same way on either path.
 #[test]
 fn the_preflight_reads_with_discovery_only_for_a_new_deployment() {
+    // Sorted, as `reads_since` answers.
     const PREFLIGHT: [&str; 4] =
-        ["DescribeInstanceTypes", "DescribeInstanceTypeOfferings", "DescribeAccountAttributes", "GetServiceQuota"];
+        ["DescribeAccountAttributes", "DescribeInstanceTypeOfferings", "DescribeInstanceTypes", "GetServiceQuota"];
     let emulator = crate::harness::PrivateEmulator::start();
     let reads_since = |from: usize| -> Vec<String> {
-        emulator.operations()[from..].iter().filter(|o| PREFLIGHT.contains(&o.as_str())).cloned().collect()
+        let mut read: Vec<String> =
+            emulator.operations()[from..].iter().filter(|o| PREFLIGHT.contains(&o.as_str())).cloned().collect();
+        read.sort();
+        read
     };
     let w = minimal(&unique_name("pre"), "");
     let before = emulator.operations().len();
     let r = emulator.gascale(&w, &["up", "--no-wait"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let mut read = reads_since(before);
-    read.sort();
-    let mut each_once = PREFLIGHT.to_vec();
-    each_once.sort();
-    assert_eq!(read, each_once);
+    assert_eq!(reads_since(before), PREFLIGHT, "each read once");
     let before = emulator.operations().len();
     assert_eq!(emulator.gascale(&w, &["plan", "--detailed-exitcode"]).code, 0);
     assert_eq!(reads_since(before), Vec::<String>::new(), "a no-op plan reads no preflight");
@@ -266,9 +266,11 @@ fn the_preflight_reads_with_discovery_only_for_a_new_deployment() {
     let r = emulator.gascale(&w, &["up", "--no-wait", "--allow-host-replacement"]);
     assert_eq!(r.code, 64, "{}", r.stderr);
     assert!(r.stderr.contains("gitlab.instance_type: t4g.xlarge runs arm64, not x86_64 (gitlab.arch)"), "{}", r.stderr);
-    let mut read = reads_since(before);
-    read.sort();
-    assert_eq!(read, ["DescribeInstanceTypeOfferings", "DescribeInstanceTypes"], "only the types are read");
+    assert_eq!(
+        reads_since(before),
+        ["DescribeInstanceTypeOfferings", "DescribeInstanceTypes"],
+        "only the types are read"
+    );
     let mutating: Vec<String> =
         emulator.operations()[before..].iter().filter(|o| crate::harness::changes_deployment(o)).cloned().collect();
     assert!(mutating.is_empty(), "calls before the refusal: {mutating:?}");
